@@ -3,6 +3,7 @@ import { LittleEndianWriter } from '../bytes/byte-writer.js';
 import { TpmParseError } from '../bytes/parse-errors.js';
 import { TPMU_HA_SIZE, algName, digestSize, resolveHash } from './constants.js';
 import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type PcrSelection } from './internal/pcr-selection.js';
+import { DIGEST_LIST_BYTES, DIGEST_SLOT_BYTES, DIGEST_SLOTS, PcrValues } from './internal/pcr-values.js';
 
 /**
  * The PCR file tpm2-tools writes (`tpm2_quote -o`, `tpm2_pcrread -o`) and Keylime agents send as the
@@ -18,10 +19,8 @@ import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type 
  */
 
 const SELECTION_SLOTS = 16;
-const DIGEST_SLOTS = 8;
 /** tpm2-tools' TPML_DIGEST slot holds a TPM2B_DIGEST padded to the largest digest. */
 const DIGEST_BUFFER = TPMU_HA_SIZE;
-const DIGEST_LIST_BYTES = 4 + DIGEST_SLOTS * (2 + DIGEST_BUFFER);
 
 /** One bank's PCR values. */
 export interface PcrBank {
@@ -72,13 +71,17 @@ function readSelection(r: LittleEndianReader): PcrSelection[] {
   });
 }
 
-function readDigests(r: LittleEndianReader): Uint8Array[] {
+/**
+ * Checks the digest lists and answers where they start and each digest's size, in order (a size per
+ * digest, not a view: the values are read in place, `PcrValues`).
+ */
+function readDigests(r: LittleEndianReader): { readonly listsAt: number; readonly sizes: number[] } {
   const lists = r.u32();
   if (lists * DIGEST_LIST_BYTES !== r.remaining) {
     throw r.error(`${lists} TPML_DIGEST(s) need ${lists * DIGEST_LIST_BYTES} byte(s), ${r.remaining} left`);
   }
   const base = r.offset;
-  const values: Uint8Array[] = [];
+  const sizes: number[] = [];
   for (let l = 0; l < lists; l += 1) {
     const list = base + l * DIGEST_LIST_BYTES;
     const count = le32(r.bytes, list);
@@ -87,18 +90,18 @@ function readDigests(r: LittleEndianReader): Uint8Array[] {
     }
     for (let i = 0; i < DIGEST_SLOTS; i += 1) {
       // | size u16 | buffer[64] |
-      const at = list + 4 + i * (2 + DIGEST_BUFFER);
+      const at = list + 4 + i * DIGEST_SLOT_BYTES;
       const size = le16(r.bytes, at);
       if (size > DIGEST_BUFFER || (i < count) !== (size > 0)) {
         throw r.error(`TPML_DIGEST[${l}].digests[${i}] has size ${size} with count ${count}`);
       }
       if (i < count) {
-        values.push(r.bytes.subarray(at + 2, at + 2 + size));
+        sizes.push(size);
       }
     }
   }
   r.skip(lists * DIGEST_LIST_BYTES);
-  return values;
+  return { listsAt: base, sizes };
 }
 
 /**
@@ -107,39 +110,44 @@ function readDigests(r: LittleEndianReader): Uint8Array[] {
  * check the values against anything: they are untrusted until `verifyQuote`. Throws `TpmParseError`.
  */
 export function parsePcrBlob(bytes: Uint8Array): PcrBlob {
-  return parsePcrBlobInPlace(bytes.slice());
+  const { selection, untrustedBanks } = parsePcrBlobInPlace(bytes.slice());
+  return { selection, untrustedBanks: untrustedBanks.map((bank) => ({ hashAlg: bank.hashAlg, pcrs: new Map(bank.pcrs) })) };
 }
 
-/** `parsePcrBlob` without the private copy: the PCR values alias `bytes`. */
+/**
+ * `parsePcrBlob` without the private copy: the PCR values alias `bytes`, and each bank's map reads them
+ * where they lie (`PcrValues`: a view made only for a value read), not a `Map` of a view per PCR.
+ */
 export function parsePcrBlobInPlace(bytes: Uint8Array): PcrBlob {
   const r = new LittleEndianReader(bytes, TpmParseError);
-  const { selection, values } = r.struct('PCR blob', () => {
-    const read = { selection: readSelection(r), values: readDigests(r) };
+  const { selection, digests } = r.struct('PCR blob', () => {
+    const read = { selection: readSelection(r), digests: readDigests(r) };
     r.finish();
     return read;
   });
+  const { listsAt, sizes } = digests;
   let next = 0;
   const untrustedBanks = selection.map((bank, b) => {
     const size = digestSize(bank.hashAlg);
     if (size === undefined && bank.pcrs.length > 0) {
       throw new TpmParseError(`selected bank ${algName(bank.hashAlg)} is not a known hash`, 4 + b * 8, ['PCR blob']);
     }
-    const pcrs = new Map<number, Uint8Array>();
+    const first = next;
     for (const pcr of bank.pcrs) {
-      const value = values[next];
-      if (value === undefined) {
-        throw new TpmParseError(`${values.length} digest(s) for more selected PCRs`, bytes.length, ['PCR blob']);
+      const valueSize = sizes[next];
+      if (valueSize === undefined) {
+        throw new TpmParseError(`${sizes.length} digest(s) for more selected PCRs`, bytes.length, ['PCR blob']);
       }
-      if (value.length !== size) {
-        throw new TpmParseError(`${algName(bank.hashAlg)} PCR ${pcr} value has ${value.length} byte(s), expected ${size}`, bytes.length, ['PCR blob']);
+      if (valueSize !== size) {
+        throw new TpmParseError(`${algName(bank.hashAlg)} PCR ${pcr} value has ${valueSize} byte(s), expected ${size}`, bytes.length, ['PCR blob']);
       }
-      pcrs.set(pcr, value);
       next += 1;
     }
-    return { hashAlg: bank.hashAlg, pcrs };
+    // A bank of no PCR may be of an unknown hash: its map is empty, its value size never read.
+    return { hashAlg: bank.hashAlg, pcrs: new PcrValues(bytes, listsAt, first, bank.pcrs, size ?? 0) };
   });
-  if (next !== values.length) {
-    throw new TpmParseError(`${values.length} digest(s) for ${next} selected PCR(s)`, bytes.length, ['PCR blob']);
+  if (next !== sizes.length) {
+    throw new TpmParseError(`${sizes.length} digest(s) for ${next} selected PCR(s)`, bytes.length, ['PCR blob']);
   }
   return { selection, untrustedBanks };
 }

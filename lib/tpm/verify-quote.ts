@@ -4,6 +4,7 @@ import { bytesEqual } from '../bytes/bytes-equal.js';
 import { TPM_ST_ATTEST_QUOTE, algName, hashInfo, resolveHash } from './constants.js';
 import { parsePcrBlobInPlace, type PcrBank, type PcrBlob } from './pcr-blob.js';
 import { describeSelection, sameSelection } from './internal/pcr-selection.js';
+import { PcrValues } from './internal/pcr-values.js';
 import { clockProblem, type PreviousClockInfo } from './quote-clock.js';
 import { checkSignedAttest } from './internal/signed-attest.js';
 import type { SignatureVerdict } from './signature-verdict.js';
@@ -88,17 +89,35 @@ const oneShotHash: typeof nodeCrypto.hash | undefined = (nodeCrypto as Partial<t
 
 /**
  * H(every PCR value, bank by bank in selection order), hashed as one joined buffer: one call into
- * OpenSSL rather than one per PCR. The joined copy is transient, so Buffer.concat's pooled memory is fine.
+ * OpenSSL rather than one per PCR. A parsed blob's values are copied from where they lie
+ * (`PcrValues.copyValuesTo`), without a view per PCR. The joined copy is transient, so pooled memory is fine.
  */
 function pcrDigest(nodeHash: string, banks: readonly PcrBank[]): Uint8Array {
-  const values: Uint8Array[] = [];
-  for (const bank of banks) {
-    for (const value of bank.pcrs.values()) {
-      values.push(value);
-    }
-  }
-  const joined = Buffer.concat(values);
+  let length = 0;
+  for (const bank of banks) length += valuesLength(bank.pcrs);
+  const joined = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const bank of banks) at = copyValues(bank.pcrs, joined, at);
   return oneShotHash === undefined ? createHash(nodeHash).update(joined).digest() : oneShotHash(nodeHash, joined, 'buffer');
+}
+
+/** The bytes of a bank's values. */
+function valuesLength(pcrs: ReadonlyMap<number, Uint8Array>): number {
+  if (pcrs instanceof PcrValues) return pcrs.size * pcrs.valueSize;
+  let length = 0;
+  for (const value of pcrs.values()) length += value.length;
+  return length;
+}
+
+/** Copies a bank's values into `target` from `at`, in order; returns the offset after the last. */
+function copyValues(pcrs: ReadonlyMap<number, Uint8Array>, target: Buffer, at: number): number {
+  if (pcrs instanceof PcrValues) return pcrs.copyValuesTo(target, at);
+  let offset = at;
+  for (const value of pcrs.values()) {
+    target.set(value, offset);
+    offset += value.length;
+  }
+  return offset;
 }
 
 /**

@@ -1,0 +1,107 @@
+import { TPMU_HA_SIZE } from '../constants.js';
+
+/**
+ * One bank's PCR values read where they lie in a tpm2-tools PCR blob (`parsePcrBlobInPlace`), as a
+ * read-only map: index → value, in ascending index order, as the `Map` it replaces. A value's view is
+ * made the first time it is read and kept (the same object on every later read, as a map gives), so a
+ * round that reads a few PCRs does not pay a view per quoted PCR (docs/fleet.md, twenty-second pass),
+ * and `copyValuesTo` joins them for the quote's digest without any view at all.
+ *
+ * The blob's digests sit in TPML_DIGEST lists of `DIGEST_SLOTS` slots of `| size u16 | buffer[64] |`
+ * (the layout is `lib/tpm/pcr-blob.ts`'s, which has checked every slot's size before this is made);
+ * the bank's values are the blob's digests `first`, `first + 1`, … in the order of `pcrs`.
+ */
+export class PcrValues implements ReadonlyMap<number, Uint8Array> {
+  /** Views made so far, by position in `pcrs`; made on the first read. */
+  private views: (Uint8Array | undefined)[] | undefined;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    /** Offset of the first TPML_DIGEST list. */
+    private readonly listsAt: number,
+    /** The blob-wide position of this bank's first digest. */
+    private readonly first: number,
+    /** The bank's PCR indices, ascending (the selection's bitmap, read low bit first). */
+    private readonly pcrs: readonly number[],
+    /** Every value's size: the bank's digest size. */
+    readonly valueSize: number,
+  ) {}
+
+  get size(): number {
+    return this.pcrs.length;
+  }
+
+  get(pcr: number): Uint8Array | undefined {
+    const position = this.pcrs.indexOf(pcr);
+    return position < 0 ? undefined : this.valueAt(position);
+  }
+
+  has(pcr: number): boolean {
+    return this.pcrs.includes(pcr);
+  }
+
+  forEach(callback: (value: Uint8Array, pcr: number, map: ReadonlyMap<number, Uint8Array>) => void, thisArg?: unknown): void {
+    for (let position = 0; position < this.pcrs.length; position += 1) {
+      callback.call(thisArg, this.valueAt(position), this.pcrs[position] as number, this);
+    }
+  }
+
+  *entries(): IterableIterator<[number, Uint8Array]> {
+    for (let position = 0; position < this.pcrs.length; position += 1) {
+      yield [this.pcrs[position] as number, this.valueAt(position)];
+    }
+  }
+
+  *keys(): IterableIterator<number> {
+    yield* this.pcrs;
+  }
+
+  *values(): IterableIterator<Uint8Array> {
+    for (let position = 0; position < this.pcrs.length; position += 1) {
+      yield this.valueAt(position);
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, Uint8Array]> {
+    return this.entries();
+  }
+
+  /**
+   * Copies every value, in order, into `target` from `at`; returns the offset after the last. Byte by
+   * byte: a value is 20 to 64 bytes, which a call into `Buffer.copy` per value costs more than.
+   */
+  copyValuesTo(target: Uint8Array, at: number): number {
+    const { bytes, valueSize } = this;
+    let offset = at;
+    for (let position = 0; position < this.pcrs.length; position += 1) {
+      const start = this.valueOffset(position);
+      for (let i = 0; i < valueSize; i += 1) target[offset + i] = bytes[start + i] as number;
+      offset += valueSize;
+    }
+    return offset;
+  }
+
+  private valueAt(position: number): Uint8Array {
+    const views = (this.views ??= []);
+    let view = views[position];
+    if (view === undefined) {
+      const start = this.valueOffset(position);
+      view = this.bytes.subarray(start, start + this.valueSize);
+      views[position] = view;
+    }
+    return view;
+  }
+
+  /** Where the value at `position` starts: past its list's count (u32) and its slot's size (u16). */
+  private valueOffset(position: number): number {
+    const digest = this.first + position;
+    return this.listsAt + Math.floor(digest / DIGEST_SLOTS) * DIGEST_LIST_BYTES + 4 + (digest % DIGEST_SLOTS) * DIGEST_SLOT_BYTES + 2;
+  }
+}
+
+/** Slots of a tpm2-tools TPML_DIGEST. */
+export const DIGEST_SLOTS = 8;
+/** One slot: | size u16 | buffer |, the buffer TPMU_HA's size (the largest digest). */
+export const DIGEST_SLOT_BYTES = 2 + TPMU_HA_SIZE;
+/** One TPML_DIGEST: | count u32 | 8 slots |. */
+export const DIGEST_LIST_BYTES = 4 + DIGEST_SLOTS * DIGEST_SLOT_BYTES;

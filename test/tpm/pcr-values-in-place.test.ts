@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { TPM_ALG_SHA1, TPM_ALG_SHA256, TPM_ALG_SHA384, TPM_ALG_SHA512 } from '../../lib/tpm/constants.js';
+import { PcrValues } from '../../lib/tpm/internal/pcr-values.js';
+import { marshalPcrBlobBanks, parsePcrBlob, parsePcrBlobInPlace } from '../../lib/tpm/pcr-blob.js';
+
+const BANKS = [
+  { hashAlg: TPM_ALG_SHA1, size: 20 },
+  { hashAlg: TPM_ALG_SHA256, size: 32 },
+  { hashAlg: TPM_ALG_SHA384, size: 48 },
+  { hashAlg: TPM_ALG_SHA512, size: 64 },
+] as const;
+
+/** Everything a reader of a PCR map can see, in the order it sees it, values as hex (`Buffer` and `Uint8Array` views alike). */
+function observed(map: ReadonlyMap<number, Uint8Array>): unknown {
+  const hex = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : Buffer.from(value).toString('hex'));
+  const each: unknown[] = [];
+  const thisArg = { marker: true };
+  map.forEach(function (this: unknown, value, pcr, self) {
+    each.push([pcr, hex(value), self === map, this === thisArg]);
+  }, thisArg);
+  return {
+    size: map.size,
+    entries: [...map.entries()].map(([pcr, value]) => [pcr, hex(value)]),
+    iterated: [...map].map(([pcr, value]) => [pcr, hex(value)]),
+    keys: [...map.keys()],
+    values: [...map.values()].map(hex),
+    each,
+    got: Array.from({ length: 34 }, (_, i) => i - 1).map((pcr) => [hex(map.get(pcr)), map.has(pcr)]),
+  };
+}
+
+/** 1 to 3 banks of distinct hashes, each with a random set of PCRs 0–31 (empty included), random values. */
+function randomBanks(): { hashAlg: number; pcrs: Map<number, Uint8Array> }[] {
+  const count = 1 + Math.floor(Math.random() * 3);
+  return [...BANKS]
+    .sort(() => Math.random() - 0.5)
+    .slice(0, count)
+    .map(({ hashAlg, size }) => {
+      const pcrs = new Map<number, Uint8Array>();
+      for (let pcr = 0; pcr < 32; pcr += 1) if (Math.random() < 0.6) pcrs.set(pcr, randomBytes(size));
+      return { hashAlg, pcrs };
+    });
+}
+
+/**
+ * The in-place parse (`parsePcrBlobInPlace`, every quote the verifier checks) reads each bank's values where
+ * they lie in the blob (`PcrValues`) instead of a `Map` of a view per PCR (docs/fleet.md, twenty-second
+ * pass). Held to the map it replaced on random blobs of several banks, whose digests cross TPML_DIGEST
+ * lists: every reader, the values' bytes, that they alias the blob, and the joined copy the quote's digest hashes.
+ */
+describe('PCR values read in place', function () {
+  it('read as the map of the blob it was written from, for every reader, on 400 random blobs', function () {
+    for (let round = 0; round < 400; round += 1) {
+      const expected = randomBanks();
+      const blob = marshalPcrBlobBanks(expected);
+      const inPlace = parsePcrBlobInPlace(blob);
+      const copied = parsePcrBlob(blob);
+      expect(inPlace.untrustedBanks.map((bank) => bank.hashAlg)).to.deep.equal(expected.map((bank) => bank.hashAlg));
+      expected.forEach(({ pcrs }, b) => {
+        const values = inPlace.untrustedBanks[b]?.pcrs as ReadonlyMap<number, Uint8Array>;
+        expect(values).to.be.instanceOf(PcrValues);
+        expect(observed(values), `blob ${round}, bank ${b}`).to.deep.equal(observed(pcrs));
+        // parsePcrBlob (its own copy) still gives a plain Map, equal to the one written.
+        expect(copied.untrustedBanks[b]?.pcrs).to.be.instanceOf(Map);
+        expect(observed(copied.untrustedBanks[b]?.pcrs as ReadonlyMap<number, Uint8Array>)).to.deep.equal(observed(pcrs));
+      });
+    }
+  });
+
+  it('gives the same view on every read of a value, a view of the blob itself', function () {
+    const pcrs = new Map(Array.from({ length: 24 }, (_, i) => [i, randomBytes(32)] as const));
+    // A first bank of 5, so the second's values start mid-list and cross into the next ones.
+    const sha1 = new Map(Array.from({ length: 5 }, (_, i) => [i, randomBytes(20)] as const));
+    const blob = marshalPcrBlobBanks([{ hashAlg: TPM_ALG_SHA1, pcrs: sha1 }, { hashAlg: TPM_ALG_SHA256, pcrs }]);
+    const values = parsePcrBlobInPlace(blob).untrustedBanks[1]?.pcrs as ReadonlyMap<number, Uint8Array>;
+    const first = values.get(17);
+    expect(values.get(17)).to.equal(first);
+    expect([...values.values()][17]).to.equal(first);
+    expect(first?.buffer).to.equal(blob.buffer);
+    (first as Uint8Array)[0] = ((first as Uint8Array)[0] as number) ^ 0xff;
+    expect(Buffer.from(values.get(17) as Uint8Array).equals(pcrs.get(17) as Uint8Array)).to.equal(false);
+  });
+
+  it('copies its values in order for the digest, from a Buffer or a plain Uint8Array, at any offset', function () {
+    for (let round = 0; round < 100; round += 1) {
+      const expected = randomBanks();
+      const blob = marshalPcrBlobBanks(expected);
+      const plain = new Uint8Array(blob.length + 7).subarray(7);
+      plain.set(blob);
+      for (const bytes of [Buffer.from(blob), plain]) {
+        const banks = parsePcrBlobInPlace(bytes).untrustedBanks;
+        const want = Buffer.concat(expected.flatMap(({ pcrs }) => [...pcrs.values()]));
+        const joined = Buffer.alloc(want.length + 3, 0xee);
+        let at = 3;
+        for (const bank of banks) at = (bank.pcrs as PcrValues).copyValuesTo(joined, at);
+        expect(at).to.equal(joined.length);
+        expect(joined.subarray(3).equals(want), `blob ${round}`).to.equal(true);
+        expect(joined.subarray(0, 3).toString('hex')).to.equal('eeeeee');
+      }
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { LittleEndianWriter } from '../bytes/byte-writer.js';
 import { TpmParseError } from '../bytes/parse-errors.js';
 import { TPMU_HA_SIZE, algName, digestSize, resolveHash } from './constants.js';
 import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type PcrSelection } from './internal/pcr-selection.js';
-import { DIGEST_LIST_BYTES, DIGEST_SLOT_BYTES, DIGEST_SLOTS, PcrValues } from './internal/pcr-values.js';
+import { digestSlotAt, DIGEST_LIST_BYTES, DIGEST_SLOT_BYTES, DIGEST_SLOTS, PcrValues, type DigestSlots } from './internal/pcr-values.js';
 
 /**
  * The PCR file tpm2-tools writes (`tpm2_quote -o`, `tpm2_pcrread -o`) and Keylime agents send as the
@@ -72,16 +72,18 @@ function readSelection(r: LittleEndianReader): PcrSelection[] {
 }
 
 /**
- * Checks the digest lists and answers where they start and each digest's size, in order (a size per
- * digest, not a view: the values are read in place, `PcrValues`).
+ * Checks the digest lists and answers where they start and how many digests they hold (no view per
+ * digest: the values are read in place, `PcrValues`, and their sizes where they lie, `digestSlotAt`).
  */
-function readDigests(r: LittleEndianReader): { readonly listsAt: number; readonly sizes: number[] } {
+function readDigests(r: LittleEndianReader): { readonly slots: DigestSlots; readonly count: number } {
   const lists = r.u32();
   if (lists * DIGEST_LIST_BYTES !== r.remaining) {
     throw r.error(`${lists} TPML_DIGEST(s) need ${lists * DIGEST_LIST_BYTES} byte(s), ${r.remaining} left`);
   }
   const base = r.offset;
-  const sizes: number[] = [];
+  let digests = 0;
+  // Only a list short of 8 digests with another after it needs each digest's offset written down.
+  let offsets: number[] | undefined;
   for (let l = 0; l < lists; l += 1) {
     const list = base + l * DIGEST_LIST_BYTES;
     const count = le32(r.bytes, list);
@@ -95,13 +97,15 @@ function readDigests(r: LittleEndianReader): { readonly listsAt: number; readonl
       if (size > DIGEST_BUFFER || (i < count) !== (size > 0)) {
         throw r.error(`TPML_DIGEST[${l}].digests[${i}] has size ${size} with count ${count}`);
       }
-      if (i < count) {
-        sizes.push(size);
-      }
     }
+    if (offsets === undefined && count < DIGEST_SLOTS && l + 1 < lists) {
+      offsets = Array.from({ length: digests }, (_, d) => digestSlotAt({ listsAt: base }, d));
+    }
+    for (let i = 0; offsets !== undefined && i < count; i += 1) offsets.push(list + 4 + i * DIGEST_SLOT_BYTES);
+    digests += count;
   }
   r.skip(lists * DIGEST_LIST_BYTES);
-  return { listsAt: base, sizes };
+  return { slots: offsets === undefined ? { listsAt: base } : { offsets }, count: digests };
 }
 
 /**
@@ -125,7 +129,7 @@ export function parsePcrBlobInPlace(bytes: Uint8Array): PcrBlob {
     r.finish();
     return read;
   });
-  const { listsAt, sizes } = digests;
+  const { slots, count } = digests;
   let next = 0;
   const untrustedBanks = selection.map((bank, b) => {
     const size = digestSize(bank.hashAlg);
@@ -134,20 +138,21 @@ export function parsePcrBlobInPlace(bytes: Uint8Array): PcrBlob {
     }
     const first = next;
     for (const pcr of bank.pcrs) {
-      const valueSize = sizes[next];
-      if (valueSize === undefined) {
-        throw new TpmParseError(`${sizes.length} digest(s) for more selected PCRs`, bytes.length, ['PCR blob']);
+      if (next >= count) {
+        throw new TpmParseError(`${count} digest(s) for more selected PCRs`, bytes.length, ['PCR blob']);
       }
+      // A digest's slot starts with its size (u16); the reader checked every slot.
+      const valueSize = le16(bytes, digestSlotAt(slots, next));
       if (valueSize !== size) {
         throw new TpmParseError(`${algName(bank.hashAlg)} PCR ${pcr} value has ${valueSize} byte(s), expected ${size}`, bytes.length, ['PCR blob']);
       }
       next += 1;
     }
     // A bank of no PCR may be of an unknown hash: its map is empty, its value size never read.
-    return { hashAlg: bank.hashAlg, pcrs: new PcrValues(bytes, listsAt, first, bank.pcrs, size ?? 0) };
+    return { hashAlg: bank.hashAlg, pcrs: new PcrValues(bytes, slots, first, bank.pcrs, size ?? 0) };
   });
-  if (next !== sizes.length) {
-    throw new TpmParseError(`${sizes.length} digest(s) for ${next} selected PCR(s)`, bytes.length, ['PCR blob']);
+  if (next !== count) {
+    throw new TpmParseError(`${count} digest(s) for ${next} selected PCR(s)`, bytes.length, ['PCR blob']);
   }
   return { selection, untrustedBanks };
 }

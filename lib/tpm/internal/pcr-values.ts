@@ -9,7 +9,7 @@ import { TPMU_HA_SIZE } from '../constants.js';
  *
  * The blob's digests sit in TPML_DIGEST lists of `DIGEST_SLOTS` slots of `| size u16 | buffer[64] |`
  * (the layout is `lib/tpm/pcr-blob.ts`'s, which has checked every slot's size before this is made);
- * the bank's values are the blob's digests `first`, `first + 1`, … in the order of `pcrs`.
+ * the bank's values are the blob's digests `first`, `first + 1`, … (`DigestSlots`) in the order of `pcrs`.
  */
 export class PcrValues implements ReadonlyMap<number, Uint8Array> {
   /** Views made so far, by position in `pcrs`; made on the first read. */
@@ -17,8 +17,8 @@ export class PcrValues implements ReadonlyMap<number, Uint8Array> {
 
   constructor(
     private readonly bytes: Uint8Array,
-    /** Offset of the first TPML_DIGEST list. */
-    private readonly listsAt: number,
+    /** Where the blob's digests lie. */
+    private readonly slots: DigestSlots,
     /** The blob-wide position of this bank's first digest. */
     private readonly first: number,
     /** The bank's PCR indices, ascending (the selection's bitmap, read low bit first). */
@@ -92,11 +92,23 @@ export class PcrValues implements ReadonlyMap<number, Uint8Array> {
     return view;
   }
 
-  /** Where the value at `position` starts: past its list's count (u32) and its slot's size (u16). */
+  /** Where the value at `position` starts: past its slot's size (u16). */
   private valueOffset(position: number): number {
-    const digest = this.first + position;
-    return this.listsAt + Math.floor(digest / DIGEST_SLOTS) * DIGEST_LIST_BYTES + 4 + (digest % DIGEST_SLOTS) * DIGEST_SLOT_BYTES + 2;
+    return digestSlotAt(this.slots, this.first + position) + 2;
   }
+}
+
+/**
+ * Where the blob's digests have their slots. `listsAt`: every list but the last is full, so digest `d`
+ * (0, 1, … across the lists) is slot `d % 8` of list `d / 8`; otherwise (a TPM2_PCR_Read may answer
+ * fewer than 8 digests with more to come) each digest's slot offset, in order.
+ */
+export type DigestSlots = { readonly listsAt: number } | { readonly offsets: readonly number[] };
+
+/** Where digest `digest` has its slot (`| size u16 | buffer |`). */
+export function digestSlotAt(slots: DigestSlots, digest: number): number {
+  if ('offsets' in slots) return slots.offsets[digest] as number;
+  return slots.listsAt + Math.floor(digest / DIGEST_SLOTS) * DIGEST_LIST_BYTES + 4 + (digest % DIGEST_SLOTS) * DIGEST_SLOT_BYTES;
 }
 
 /** Slots of a tpm2-tools TPML_DIGEST. */

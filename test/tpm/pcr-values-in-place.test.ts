@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { TPM_ALG_SHA1, TPM_ALG_SHA256, TPM_ALG_SHA384, TPM_ALG_SHA512 } from '../../lib/tpm/constants.js';
+import { HASH_ALGORITHMS, TPM_ALG_SHA1, TPM_ALG_SHA256, TPM_ALG_SHA384, TPM_ALG_SHA512 } from '../../lib/tpm/constants.js';
 import { PcrValues } from '../../lib/tpm/internal/pcr-values.js';
 import { marshalPcrBlobBanks, parsePcrBlob, parsePcrBlobInPlace } from '../../lib/tpm/pcr-blob.js';
 
@@ -127,6 +127,10 @@ describe('PCR values read in place', function () {
     expect(first?.buffer).to.equal(blob.buffer);
     (first as Uint8Array)[0] = ((first as Uint8Array)[0] as number) ^ 0xff;
     expect(Buffer.from(values.get(17) as Uint8Array).equals(pcrs.get(17) as Uint8Array)).to.equal(false);
+  });
+
+  it('copies four bytes at a time, which every known digest size allows', function () {
+    expect(HASH_ALGORITHMS.map((hash) => hash.digestSize % 4)).to.deep.equal(HASH_ALGORITHMS.map(() => 0));
   });
 
   it('copies its values in order for the digest, from a Buffer or a plain Uint8Array, at any offset', function () {

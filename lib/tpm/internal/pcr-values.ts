@@ -67,15 +67,19 @@ export class PcrValues implements ReadonlyMap<number, Uint8Array> {
   }
 
   /**
-   * Copies every value, in order, into `target` from `at`; returns the offset after the last. Byte by
-   * byte: a value is 20 to 64 bytes, which a call into `Buffer.copy` per value costs more than.
+   * Copies every value, in order, into `target` from `at`; returns the offset after the last. Four bytes
+   * at a time through two `DataView`s — every digest size in `HASH_ALGORITHMS` is a multiple of 4, which
+   * its test holds — since a view or a `Buffer.copy` call per value costs more than the copy itself
+   * (docs/fleet.md, twenty-second pass).
    */
   copyValuesTo(target: Uint8Array, at: number): number {
     const { bytes, valueSize } = this;
+    const source = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const sink = new DataView(target.buffer, target.byteOffset, target.byteLength);
     let offset = at;
     for (let position = 0; position < this.pcrs.length; position += 1) {
       const start = this.valueOffset(position);
-      for (let i = 0; i < valueSize; i += 1) target[offset + i] = bytes[start + i] as number;
+      for (let i = 0; i < valueSize; i += 4) sink.setUint32(offset + i, source.getUint32(start + i));
       offset += valueSize;
     }
     return offset;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { HASH_ALGORITHMS, TPM_ALG_SHA1, TPM_ALG_SHA256, TPM_ALG_SHA384, TPM_ALG_SHA512 } from '../../lib/tpm/constants.js';
+import { TpmParseError } from '../../lib/bytes/parse-errors.js';
 import { PcrValues } from '../../lib/tpm/internal/pcr-values.js';
 import { marshalPcrBlobBanks, parsePcrBlob, parsePcrBlobInPlace } from '../../lib/tpm/pcr-blob.js';
 
@@ -150,5 +151,36 @@ describe('PCR values read in place', function () {
         expect(joined.subarray(0, 3).toString('hex')).to.equal('eeeeee');
       }
     }
+  });
+
+  it('refuses a digest of the wrong size in a list after a short one, read at its own slot', function () {
+    // sha1 × 3 then sha256 × 13 in lists of 5 and 8 and 3: the sha256 values start in the first list.
+    const sha1 = new Map(Array.from({ length: 3 }, (_, i) => [i, randomBytes(20)] as const));
+    const sha256 = new Map(Array.from({ length: 13 }, (_, i) => [i, randomBytes(32)] as const));
+    const banks = [{ hashAlg: TPM_ALG_SHA1, pcrs: sha1 }, { hashAlg: TPM_ALG_SHA256, pcrs: sha256 }];
+    const blob = Buffer.from(blobWithLists(banks, [5, 8, 3]));
+    expect(observed(parsePcrBlobInPlace(blob).untrustedBanks[1]?.pcrs as ReadonlyMap<number, Uint8Array>)).to.deep.equal(observed(sha256));
+    // Each slot of the second and third lists in turn given sha1's size: a sha256 PCR's value of 20 bytes.
+    for (const [list, slot] of [[1, 0], [1, 4], [1, 7], [2, 0], [2, 2]] as const) {
+      const tampered = Buffer.from(blob);
+      tampered.writeUInt16LE(20, 136 + list * 532 + 4 + slot * 66);
+      expect(() => parsePcrBlobInPlace(tampered), `list ${list} slot ${slot}`).to.throw(TpmParseError, /sha256 PCR \d+ value has 20 byte\(s\), expected 32/);
+    }
+    // A sha1 digest (in the first list) given sha256's size.
+    const tampered = Buffer.from(blob);
+    tampered.writeUInt16LE(32, 136 + 4 + 2 * 66);
+    expect(() => parsePcrBlobInPlace(tampered)).to.throw(TpmParseError, /sha1 PCR 2 value has 32 byte\(s\), expected 20/);
+  });
+
+  it('skips a bank of no PCR, of a hash it does not know, between banks whose digests cross a short list', function () {
+    const sha1 = new Map(Array.from({ length: 6 }, (_, i) => [i + 2, randomBytes(20)] as const));
+    const sha384 = new Map(Array.from({ length: 9 }, (_, i) => [i * 3, randomBytes(48)] as const));
+    const blob = Buffer.from(blobWithLists([{ hashAlg: TPM_ALG_SHA1, pcrs: sha1 }, { hashAlg: TPM_ALG_SHA256, pcrs: new Map() }, { hashAlg: TPM_ALG_SHA384, pcrs: sha384 }], [7, 1, 7]));
+    // The empty middle bank's hash made one nobody knows (0x0099).
+    blob.writeUInt16LE(0x0099, 4 + 8);
+    const parsed = parsePcrBlobInPlace(blob).untrustedBanks;
+    expect(parsed.map((bank) => [bank.hashAlg, bank.pcrs.size])).to.deep.equal([[TPM_ALG_SHA1, 6], [0x0099, 0], [TPM_ALG_SHA384, 9]]);
+    expect(observed(parsed[0]?.pcrs as ReadonlyMap<number, Uint8Array>)).to.deep.equal(observed(sha1));
+    expect(observed(parsed[2]?.pcrs as ReadonlyMap<number, Uint8Array>)).to.deep.equal(observed(sha384));
   });
 });

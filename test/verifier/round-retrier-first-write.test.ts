@@ -65,4 +65,29 @@ describe('round retrier: the first write is sent as it is, only retries look for
     expect(await store()).to.equal(STORED_UNSEEN);
     expect(steps).to.deep.equal(['send:false:32', 'holds:32']);
   });
+
+  it('a first write that throws at once, not as a rejection, is a failed write: kept, tried again, stored', async function () {
+    const steps: string[] = [];
+    const health = new VerifierHealth();
+    const retrier = new RoundRetrier({
+      rounds: { holdsRound: () => Promise.resolve(false) },
+      backoff: { initialDelayMs: 1, maxDelayMs: 1 },
+      health,
+      log: pino({ level: 'silent' }),
+    });
+    const stored = retrier.store({
+      agentId: 'agent-1',
+      history: PASS,
+      send: (_roundId: string, retry: boolean) => {
+        steps.push(`send:${retry}`);
+        if (!retry) throw new Error('thrown before any promise');
+        return Promise.resolve(true);
+      },
+      stored: (result: boolean) => result,
+    });
+    expect(stored).to.be.instanceOf(Promise);
+    expect(await stored).to.equal(true);
+    expect(steps).to.deep.equal(['send:false', 'send:true']);
+    expect(health.problem()).to.equal(undefined);
+  });
 });

@@ -12,6 +12,7 @@ import { loadOrCreateHostSecret } from '../../lib/identity/host-secret-file.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
 import { PkiError } from '../../lib/pki/pki-error.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { tlsFixture } from '../http/tls-fixture.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A kind of private key or secret file: where it lives in a data dir, and what loads (or makes) it. */
@@ -65,12 +66,14 @@ describe('private key files named in configuration: refused when group or others
   const PEM = '-----BEGIN PLACEHOLDER-----\n';
 
   it("the tenant's --key: refused at 0644 naming the file, read at 0600", async function () {
+    // Real PEMs: the tenant checks the files' contents once it may read them.
+    const { ca, client } = tlsFixture();
     const files = { caFile: path.join(temp.path, 'ca.pem'), certFile: path.join(temp.path, 'cert.pem'), keyFile: path.join(temp.path, 'key.pem') };
-    await Promise.all(Object.values(files).map((file) => writeFile(file, PEM)));
+    await Promise.all([writeFile(files.caFile, ca.certPem), writeFile(files.certFile, client.certPem), writeFile(files.keyFile, client.keyPem)]);
     await chmod(files.keyFile, 0o644);
     expect((await rejectionOf(resolveTenantTls(files), PkiError)).message).to.equal(exposedAt0644(files.keyFile));
     await chmod(files.keyFile, 0o600);
-    expect(await resolveTenantTls(files)).to.deep.equal({ ca: PEM, cert: PEM, key: PEM });
+    expect(await resolveTenantTls(files)).to.deep.equal({ ca: ca.certPem, cert: client.certPem, key: client.keyPem });
   });
 
   it("the tenant's --key: a missing one is InvalidConfig naming the setting", async function () {

@@ -38,7 +38,8 @@ describe('verifier revocation: a failure is fanned out to the agents of its own 
     writeFileSync(certFile, revocation.publicKey.export({ type: 'spki', format: 'pem' }).toString());
     const marker = path.join(dir, `${name}.json`);
     const action = path.join(dir, `${name}.sh`);
-    writeFileSync(action, `#!/bin/sh\ncat > '${marker}'\n`);
+    // Written whole, then renamed: the marker appears only once its JSON is complete.
+    writeFileSync(action, `#!/bin/sh\ncat > '${marker}.part' && mv '${marker}.part' '${marker}'\n`);
     chmodSync(action, 0o755);
     const agent = await deployment.startAgent(name, { revocationCertFile: certFile, revocationActions: [action] });
     return Object.assign(agent, { marker });

@@ -46,7 +46,8 @@ describe('verifier revocation: a failed agent is announced, signed, to webhooks 
     writeFileSync(certFile, publicPem);
     const marker = path.join(dir, 'action-ran.json');
     const action = path.join(dir, 'action.sh');
-    writeFileSync(action, `#!/bin/sh\ncat > '${marker}'\n`);
+    // Written whole, then renamed: the marker appears only once its JSON is complete.
+    writeFileSync(action, `#!/bin/sh\ncat > '${marker}.part' && mv '${marker}.part' '${marker}'\n`);
     chmodSync(action, 0o755);
     const tenant = deployment.tenant();
     const bad = await deployment.startAgent('bad');

@@ -29,9 +29,9 @@ interface Ready {
 }
 
 /**
- * `npm run bench -- broker [seconds] [workers] [warm-up seconds] [open every]` (defaults: 5 s per
- * phase, one broker worker per core, 5 s of unmeasured load before each phase, every 10th answer
- * decrypted — `AnswerCheck`): the KBS broker in a child process
+ * `npm run bench -- broker [seconds] [workers] [warm-up seconds] [open every] [nodes]` (defaults: 5 s
+ * per phase, one broker worker per core, 5 s of unmeasured load before each phase, every 10th answer
+ * decrypted — `AnswerCheck`, 1 node): the KBS broker in a child process
  * (with several workers, a `startBrokerCluster` primary and its workers) on PostgreSQL, clients in
  * this process with a software-TPM node whose evidence is fully appraised (quote, IMA list against a
  * runtime policy, UEFI boot log against a refstate).
@@ -39,6 +39,11 @@ interface Ready {
  * - background: full RCAR exchanges (auth → quote → attest → resource with the cookie → JWE decrypt),
  *   8 concurrent clients;
  * - passport: resource fetches with a cached EAR token (`Authorization: Bearer`), 16 concurrent.
+ *
+ * With `nodes` above 1 the clients are spread over that many nodes (client i is node i mod `nodes`),
+ * as a fleet's fetches are: each node appends its attestation and release records to its own audit
+ * stream, where with 1 node every client queues on one stream's head row (the worst case). The nodes
+ * share the bench's one software TPM and its AK, each stored under an agent id of its own.
  *
  * Reported per phase: operations, wall-clock rate, the broker's CPU time per operation (the
  * `process.cpuUsage` of every broker process summed, so the clients' quotes and decryptions are not
@@ -55,6 +60,10 @@ export const brokerBenchmark: Benchmark = {
     // 1 s left V8 compiling in the measured window on a busy machine (docs/broker.md, seventh pass).
     const warmupSeconds = Number(args[2] ?? '5');
     const openEvery = Number(args[3] ?? '10');
+    const nodeCount = Number(args[4] ?? '1');
+    if (!Number.isInteger(nodeCount) || nodeCount < 1) {
+      throw new Error(`nodes must be a whole number from 1, not ${args[4]}`);
+    }
     const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-bench-'));
     const schema = `bench_${randomBytes(6).toString('hex')}`;
     const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
@@ -69,41 +78,43 @@ export const brokerBenchmark: Benchmark = {
     try {
       const ready = await nextMessage<{ ready: Ready }>(child, 'ready');
       const broker = ready.ready;
-      const agentId = randomUUID();
+      const agentIds = Array.from({ length: nodeCount }, () => randomUUID());
       await tpm.ensureEk();
       const ak = await tpm.ensureAk('sha256');
       const node = await bootEmulatedNode(tpm, path.join(dir, 'node'), defaultBootLogPath(), undefined);
       await node.measure([{ path: '/usr/bin/ironic-python-agent', content: new Uint8Array(Buffer.from('ipa')) }]);
       const imaText = await readFile(node.imaLogPath, 'utf8');
       const adminClient = new BrokerAdminClient({ url: broker.url, ca: broker.caCert, cert: broker.cert, key: broker.key });
-      await adminClient.putNode(agentId, {
+      const stored = {
         akTpm: Buffer.from(ak.akPublic).toString('base64'),
         runtimePolicy: JSON.stringify(createRuntimePolicy({ imaListText: imaText }).policy),
         mbRefstate: JSON.stringify(createRefstate(parseEventLog(new Uint8Array(await readFile(node.bootLogPath))), { withoutSecureBoot: true })),
-      });
+      };
+      for (const agentId of agentIds) {
+        await adminClient.putNode(agentId, stored);
+      }
       const secret = new Uint8Array(randomBytes(32));
-      await adminClient.putResource({ repository: 'node', type: 'disk-key', tag: 'bench' }, secret, { agents: [agentId] });
+      await adminClient.putResource({ repository: 'node', type: 'disk-key', tag: 'bench' }, secret, { agents: agentIds });
       await adminClient.close();
       const http = new KbsHttp({ url: broker.url, ca: broker.caCert });
-      const evidence = new FixedLogsEvidence(new TpmEvidenceProvider({ tpm, agentId }), {
-        ima_measurement_list: imaText,
-        mb_measurement_list: (await readFile(node.bootLogPath)).toString('base64'),
-      });
-      const newClient = (mode: 'background' | 'passport'): KbsClient => new KbsClient({ broker: http, evidence, mode });
+      const logs = { ima_measurement_list: imaText, mb_measurement_list: (await readFile(node.bootLogPath)).toString('base64') };
+      const evidences = agentIds.map((agentId) => new FixedLogsEvidence(new TpmEvidenceProvider({ tpm, agentId }), logs));
+      const newClient = (mode: 'background' | 'passport', index: number): KbsClient =>
+        new KbsClient({ broker: http, evidence: evidences[index % evidences.length] as EvidenceProvider, mode });
 
-      process.stdout.write(`broker: ${workers} worker process${workers === 1 ? '' : 'es'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+      process.stdout.write(`broker: ${workers} worker process${workers === 1 ? '' : 'es'}, ${nodeCount} node${nodeCount === 1 ? '' : 's'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
       const profiled = profileDir !== undefined;
       const settings: PhaseSettings = { seconds, warmupSeconds, profiled, postgresCpu: () => postgresBackendCpu(admin, applicationName) };
       const answers = new AnswerCheck(secret, openEvery);
-      const background = await phase(child, 'background-check exchanges', settings, 8, () => {
-        const client = newClient('background');
+      const background = await phase(child, 'background-check exchanges', settings, 8, (index) => {
+        const client = newClient('background', index);
         return async () => {
           client.invalidate();
           await answers.check(await client.getSealedResource('kbs:///node/disk-key/bench'));
         };
       });
-      const passport = await phase(child, 'passport-token resource fetches', settings, 16, () => {
-        const client = newClient('passport');
+      const passport = await phase(child, 'passport-token resource fetches', settings, 16, (index) => {
+        const client = newClient('passport', index);
         return async () => {
           await answers.check(await client.getSealedResource('kbs:///node/disk-key/bench'));
         };
@@ -195,9 +206,9 @@ async function phase(
   label: string,
   { seconds, warmupSeconds, profiled, postgresCpu }: PhaseSettings,
   concurrency: number,
-  makeWorker: () => () => Promise<void>,
+  makeWorker: (index: number) => () => Promise<void>,
 ): Promise<PhaseResult> {
-  const workers = Array.from({ length: concurrency }, makeWorker);
+  const workers = Array.from({ length: concurrency }, (_, index) => makeWorker(index));
   const warmupEnd = Date.now() + warmupSeconds * 1000;
   await Promise.all(
     workers.map(async (work) => {

@@ -10,6 +10,7 @@ import { BrokerRepository, type AttestedClaim } from '../lib/broker/broker-repos
 import { attestAuditEvent, releaseAuditEvent, type ReleasedTo } from '../lib/broker/grant-audit.js';
 import { createDatabase } from '../lib/db/database-factory.js';
 import { migrateLatest } from '../lib/db/migrate.js';
+import { inPgTransaction } from '../lib/db/pg-transaction.js';
 import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-cpu.js';
 
 /**
@@ -19,7 +20,10 @@ import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-
  * - `claim + node.attest`: the claim and its record in one transaction (`BrokerRepository.recorded`);
  * - `fetch facts`: the one statement a token fetch reads (the yardstick of a fetch's database work);
  * - `resource.release`: the record a release appends in its own transaction and the facts read again
- *   under its lock (`BrokerRepository.record`);
+ *   under its lock, in the statement that inserts the record (`BrokerRepository.recordRelease`: four
+ *   round trips);
+ * - `resource.release, facts read on their own`: the same with the facts read as a statement of its
+ *   own after the insert (five round trips), as first written;
  * - both records through knex's transaction and unprepared statements instead (`BrokerRepository.recorded`),
  *   as first written: what `recordedStatements` saves.
  * The variants alternate round by round in this one process, so all see the same load. Printed per
@@ -41,7 +45,8 @@ try {
   await migrateLatest(database.knex);
   const agentId = randomUUID();
   const plain = new BrokerRepository(database.knex, true);
-  const audited = new BrokerRepository(database.knex, true, new AuditLog(database.knex, loadOrCreateAuditKey(dir), BROKER_AUDIT_TABLES));
+  const auditLog = new AuditLog(database.knex, loadOrCreateAuditKey(dir), BROKER_AUDIT_TABLES);
+  const audited = new BrokerRepository(database.knex, true, auditLog);
   await plain.putNode({ agentId, akTpm: 'AK', tpmPolicy: '{}', runtimePolicy: null, mbRefstate: null, groups: ['rack'] }, 'digest');
   const path_ = { repository: 'node', type: 'disk-key', tag: 'micro' };
   await plain.putResource({ path: path_, sealed: 'sealed', policy: { agents: [agentId], groups: [], allow_tokens: true } });
@@ -76,7 +81,12 @@ try {
     'fetch facts': () => plain.tokenAccessFacts(path_, agentId),
     'resource.release, knex transaction': () => audited.recorded(() => Promise.resolve(undefined), () => releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() })),
     'resource.release': () =>
-      audited.record(releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }), async (rows) => void (await rows.tokenAccessFacts(path_, agentId))),
+      audited.recordRelease(releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }), path_, agentId, () => undefined),
+    'resource.release, facts read on their own': () =>
+      inPgTransaction(database.knex, async (run) => {
+        await auditLog.appendThrough(run, releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }));
+        await new BrokerRepository(database.knex, true, undefined, run).tokenAccessFacts(path_, agentId);
+      }),
   };
   const results = new Map<string, number[][]>();
   console.log(`grant-audit-micro: ${ops} ops per variant per round, ${rounds} rounds; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);

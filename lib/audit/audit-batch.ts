@@ -1,4 +1,4 @@
-import { fixedStatement, type FixedStatement, type Statements } from '../db/fixed-statement.js';
+import { fixedStatement, type Binding, type FixedStatement, type Statements } from '../db/fixed-statement.js';
 import { storableNullableText, storableText } from '../db/storable-text.js';
 import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord, type ChainedAuditEvent } from './audit-record.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
@@ -25,21 +25,7 @@ select s.stream, 0, ? from jsonb_array_elements_text(?::jsonb) as s(stream) orde
 on conflict (stream) do update set seq = ${tables.heads}.seq
 returning stream, seq, hash`,
       ),
-      insert: fixedStatement(
-        `${name}_insert_records`,
-        `
-with input as (
-  select * from jsonb_to_recordset(?::jsonb) as t(
-    stream text, seq bigint, at text, actor text, action text, agent_id text, details text,
-    prev_hash text, hash text, signature text, batch_path text)
-), inserted as (
-  insert into ${tables.records} (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path)
-  select stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path from input
-)
-update ${tables.heads} h set seq = last.seq, hash = last.hash
-from (select distinct on (stream) stream, seq, hash from input order by stream, seq desc) last
-where h.stream = last.stream`,
-      ),
+      insert: fixedStatement(`${name}_insert_records`, `\n${insertRecords(tables)}\n${advanceHeads(tables)}`),
     };
     APPEND_STATEMENTS.set(tables, statements);
   }
@@ -47,6 +33,50 @@ where h.stream = last.stream`,
 }
 
 const APPEND_STATEMENTS = new Map<AuditTables, { readonly lock: FixedStatement; readonly insert: FixedStatement }>();
+
+/** The records' insert, as the first CTEs of a statement: its one binding, the records as a JSON array. */
+function insertRecords(tables: AuditTables): string {
+  return `with input as (
+  select * from jsonb_to_recordset(?::jsonb) as t(
+    stream text, seq bigint, at text, actor text, action text, agent_id text, details text,
+    prev_hash text, hash text, signature text, batch_path text)
+), inserted as (
+  insert into ${tables.records} (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path)
+  select stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path from input
+)`;
+}
+
+/** Moves each stream's head to its last inserted record. */
+function advanceHeads(tables: AuditTables): string {
+  return `update ${tables.heads} h set seq = last.seq, hash = last.hash
+from (select distinct on (stream) stream, seq, hash from input order by stream, seq desc) last
+where h.stream = last.stream`;
+}
+
+/**
+ * A read run in the statement that inserts a batch's records (`appendAuditEventsThenRead`): `sql` is a
+ * select, its `?` bindings given with the records'. `name` (a few lowercase words) names the statement.
+ */
+export interface AuditInsertRead {
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** The insert statement with `read` as its query, made once per log and read. */
+function insertThenRead(tables: AuditTables, read: AuditInsertRead): FixedStatement {
+  const reads = INSERT_THEN_READ.get(tables) ?? new Map<string, FixedStatement>();
+  INSERT_THEN_READ.set(tables, reads);
+  let statement = reads.get(read.name);
+  if (statement === undefined) {
+    const name = tables.heads.replace(/_heads$/, '');
+    // Data-modifying CTEs run to completion whatever the query reads of them.
+    statement = fixedStatement(`${name}_insert_then_${read.name}`, `\n${insertRecords(tables)}, advanced as (\n${advanceHeads(tables)}\n)\n${read.sql}`);
+    reads.set(read.name, statement);
+  }
+  return statement;
+}
+
+const INSERT_THEN_READ = new Map<AuditTables, Map<string, FixedStatement>>();
 
 /**
  * Appends `events` to the log in `tables` (the verifier's unless given) inside the caller's transaction, whose statements `run` runs (the round writer's, so a verdict and its
@@ -63,6 +93,34 @@ export async function appendAuditEvents(
   tables: AuditTables = VERIFIER_AUDIT_TABLES,
 ): Promise<AuditRecord[]> {
   if (events.length === 0) return [];
+  const records = await lockAndSeal(run, events, key, tables);
+  await run(appendStatements(tables).insert, [JSON.stringify(records.map(auditRecordRow))]);
+  return records;
+}
+
+/**
+ * `appendAuditEvents` of at least one event, whose insert statement also answers `read` (its
+ * `bindings` follow the records'): a read that must see the database as it is once the streams' heads
+ * are locked, without a round trip of its own. Its snapshot is taken after the statement that locked
+ * the heads returned, so a transaction that held a head (a revocation and its record) and committed
+ * meanwhile is seen; the lock statement's own snapshot, taken before it waited, would miss it.
+ * Resolves to `read`'s rows.
+ */
+export async function appendAuditEventsThenRead(
+  run: Statements,
+  events: readonly AuditEvent[],
+  key: AuditSigningKey,
+  tables: AuditTables,
+  read: AuditInsertRead,
+  bindings: readonly Binding[],
+): Promise<unknown[]> {
+  if (events.length === 0) throw new Error('appendAuditEventsThenRead needs at least one event');
+  const records = await lockAndSeal(run, events, key, tables);
+  return run(insertThenRead(tables, read), [JSON.stringify(records.map(auditRecordRow)), ...bindings]);
+}
+
+/** Locks the heads of `events`' streams and chains and signs the events after them. */
+async function lockAndSeal(run: Statements, events: readonly AuditEvent[], key: AuditSigningKey, tables: AuditTables): Promise<AuditRecord[]> {
   const statements = appendStatements(tables);
   const streams = [...new Set(events.map((event) => event.stream))];
   const locked = (await run(statements.lock, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
@@ -73,9 +131,7 @@ export async function appendAuditEvents(
     heads.set(event.stream, { seq: link.seq, hash: link.hash });
     return link;
   });
-  const records = sealAuditRecords(chained, key.privateKey);
-  await run(statements.insert, [JSON.stringify(records.map(auditRecordRow))]);
-  return records;
+  return sealAuditRecords(chained, key.privateKey);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { statementsOn, type Statements } from '../db/fixed-statement.js';
+import { statementsOn, type Binding, type Statements } from '../db/fixed-statement.js';
 import type { AuditEvent, AuditRecord } from './audit-record.js';
-import { appendAuditEvents } from './audit-batch.js';
+import { appendAuditEvents, appendAuditEventsThenRead, type AuditInsertRead } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
 
@@ -37,5 +37,14 @@ export class AuditLog {
    */
   async appendThrough(run: Statements, event: AuditEvent): Promise<AuditRecord> {
     return (await appendAuditEvents(run, [event], this.key, this.tables))[0] as AuditRecord;
+  }
+
+  /**
+   * `appendThrough` whose insert statement also answers `read` (`appendAuditEventsThenRead`): what the
+   * caller must check with the stream's head locked, read without a round trip of its own. Resolves to
+   * `read`'s rows; the caller's transaction commits the record or, refusing on them, rolls it back.
+   */
+  async appendThroughThenRead(run: Statements, event: AuditEvent, read: AuditInsertRead, bindings: readonly Binding[]): Promise<unknown[]> {
+    return appendAuditEventsThenRead(run, [event], this.key, this.tables, read, bindings);
   }
 }

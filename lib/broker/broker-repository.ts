@@ -6,13 +6,14 @@ import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
 import { RevocationStore } from './revocation-store.js';
 import type { TrustworthinessVector } from './tpm-evidence.js';
-import { runFixedStatement, type Binding, type FixedStatement, type Statements } from '../db/fixed-statement.js';
+import { runFixedStatement, statementsOn, type Binding, type FixedStatement, type Statements } from '../db/fixed-statement.js';
 import { inPgTransaction } from '../db/pg-transaction.js';
 import {
   BURN_SESSION,
   CLAIM_ATTESTED,
   SESSION_ACCESS,
   TOKEN_ACCESS,
+  TOKEN_ACCESS_AFTER_RECORD,
   type AccessColumns,
   type Column,
   type RevocationColumns,
@@ -164,28 +165,30 @@ export class BrokerRepository {
   }
 
   /**
-   * Appends `event` alone, in a transaction of its own, and resolves once it committed: the record of
-   * something the broker is about to do that changes no row of its own (a resource released), so the
-   * caller acts only once it is stored. Once the record is appended, its stream's head locked (until
-   * the commit), `confirm` reads with this class's fixed statements what the act depends on and throws
-   * to refuse it, the record rolled back: a change appended to that stream (a revocation) either
-   * committed before, and is seen, or is appended after this record. Without an audit log, `confirm`
-   * alone runs. @throws when the record cannot be stored, or what `confirm` throws.
+   * Appends `event` alone, in a transaction of its own, and resolves once it committed: the record of a
+   * resource released to `agentId`, which changes no row of its own, so the caller acts only once it
+   * is stored. The statement that inserts the record, its stream's head locked by the one before
+   * (until the commit), also reads the facts the release depends on (`tokenAccessFacts`), as the
+   * database is once the head is locked: a change appended to that stream (a revocation) either
+   * committed before, and is seen, or is appended after this record. `confirm` throws to refuse the
+   * release, the record rolled back. Four round trips: begin, lock, insert and read, commit. Without an
+   * audit log, `confirm` alone runs on `tokenAccessFacts`. @throws when the record cannot be stored,
+   * or what `confirm` throws.
    */
-  async record(event: AuditEvent, confirm: (rows: BrokerRepository) => Promise<void>): Promise<void> {
+  async recordRelease(event: AuditEvent, path: ResourcePath, agentId: string, confirm: (facts: AccessFacts) => void): Promise<void> {
     const audit = this.audit;
     if (audit === undefined) {
-      await confirm(this);
-    } else if (this.prepared) {
-      await inPgTransaction(this.knex, async (run) => {
-        await audit.appendThrough(run, event);
-        await confirm(new BrokerRepository(this.knex, true, undefined, run));
-      });
+      confirm(await this.tokenAccessFacts(path, agentId));
+      return;
+    }
+    const appendAndConfirm = async (run: Statements): Promise<void> => {
+      const rows = await audit.appendThroughThenRead(run, event, TOKEN_ACCESS_AFTER_RECORD, tokenAccessBindings(path, agentId));
+      confirm(accessFactsOf(path, rows[0] as AccessColumns));
+    };
+    if (this.prepared) {
+      await inPgTransaction(this.knex, appendAndConfirm);
     } else {
-      await this.knex.transaction(async (trx) => {
-        await audit.appendIn(trx, event);
-        await confirm(new BrokerRepository(trx));
-      });
+      await this.knex.transaction((trx) => appendAndConfirm(statementsOn(trx, false)));
     }
   }
 
@@ -310,7 +313,7 @@ export class BrokerRepository {
 
   /** A bearer token's resource request: the resource, the node's revocation, groups and AK, in one statement. */
   async tokenAccessFacts(path: ResourcePath, agentId: string): Promise<AccessFacts> {
-    const row = await this.firstRow<AccessColumns>(TOKEN_ACCESS, [path.repository, path.type, path.tag, agentId, agentId]);
+    const row = await this.firstRow<AccessColumns>(TOKEN_ACCESS, tokenAccessBindings(path, agentId));
     return accessFactsOf(path, row);
   }
 
@@ -341,6 +344,10 @@ export class BrokerRepository {
   private rows(statement: FixedStatement, bindings: readonly Binding[]): Promise<unknown[]> {
     return this.statements !== undefined ? this.statements(statement, bindings) : runFixedStatement(this.knex, this.prepared, statement, bindings);
   }
+}
+
+function tokenAccessBindings(path: ResourcePath, agentId: string): Binding[] {
+  return [path.repository, path.type, path.tag, agentId, agentId];
 }
 
 function sessionOf(row: SessionColumns | undefined): BrokerSession | undefined {

@@ -1,3 +1,4 @@
+import type { AuditInsertRead } from '../audit/audit-batch.js';
 import { fixedStatement } from '../db/fixed-statement.js';
 
 /**
@@ -57,11 +58,16 @@ export const CLAIM_ATTESTED = fixedStatement('broker_claim_attested', `with fact
 select facts.used_id, facts.revoked_at, facts.reinstated_at, facts.node_id, facts.node_digest, (select count(*) from claimed) as claimed
 from facts`);
 
-export const TOKEN_ACCESS = fixedStatement('broker_token_access', `select ${ACCESS_COLUMNS}
+const TOKEN_ACCESS_SQL = `select ${ACCESS_COLUMNS}
   from (select 1) as one
   left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
   left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?`);
+  left join broker_nodes n on n.agent_id = ?`;
+
+export const TOKEN_ACCESS = fixedStatement('broker_token_access', TOKEN_ACCESS_SQL);
+
+/** `TOKEN_ACCESS` as the query of the statement that inserts a release's record (`AuditLog.appendThroughThenRead`). */
+export const TOKEN_ACCESS_AFTER_RECORD: AuditInsertRead = { name: 'token_access', sql: TOKEN_ACCESS_SQL };
 
 export const SESSION_ACCESS = fixedStatement('broker_session_access', `select ${SESSION_COLUMNS}, ${ACCESS_COLUMNS}
   from (select 1) as one

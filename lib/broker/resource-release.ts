@@ -79,8 +79,8 @@ export class ResourceRelease {
     // the node since the first read (or while the verifier was asked, which may take up to its client's
     // timeout), a deletion of the resource or a narrower policy refuse; a revocation appended later
     // follows this release in the node's stream. The resource sent is the one read then.
-    await this.options.repository.record(releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }), async (rows) => {
-      released = this.allowed(requester, await rows.tokenAccessFacts(path, requester.agentId));
+    await this.options.repository.recordRelease(releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }), path, requester.agentId, (facts) => {
+      released = this.allowed(requester, facts);
     });
     return encryptResource(this.options.vault.open(path, released.sealed), requester.teeKey);
   }

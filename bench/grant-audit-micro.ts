@@ -24,6 +24,8 @@ import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-
  *   round trips);
  * - `resource.release, facts read on their own`: the same with the facts read as a statement of its
  *   own after the insert (five round trips), as first written;
+ * - `8 resource.release in one batch`: eight releases of eight nodes in one transaction
+ *   (`BrokerRepository.recordReleases`, `ReleaseRecords`' group commit), figures per release;
  * - both records through knex's transaction and unprepared statements instead (`BrokerRepository.recorded`),
  *   as first written: what `recordedStatements` saves.
  * The variants alternate round by round in this one process, so all see the same load. Printed per
@@ -33,6 +35,8 @@ import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-
 const [opsText, roundsText] = process.argv.slice(2);
 const ops = Number(opsText ?? '1000');
 const rounds = Number(roundsText ?? '4');
+/** Releases in the batch variant. */
+const BATCH = 8;
 const DATABASE_URL = process.env['IRONLIME_BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const schema = `bench_${randomBytes(6).toString('hex')}`;
@@ -48,8 +52,12 @@ try {
   const auditLog = new AuditLog(database.knex, loadOrCreateAuditKey(dir), BROKER_AUDIT_TABLES);
   const audited = new BrokerRepository(database.knex, true, auditLog);
   await plain.putNode({ agentId, akTpm: 'AK', tpmPolicy: '{}', runtimePolicy: null, mbRefstate: null, groups: ['rack'] }, 'digest');
+  const batchNodes = Array.from({ length: BATCH }, () => randomUUID());
+  for (const node of batchNodes) {
+    await plain.putNode({ agentId: node, akTpm: 'AK', tpmPolicy: '{}', runtimePolicy: null, mbRefstate: null, groups: ['rack'] }, 'digest');
+  }
   const path_ = { repository: 'node', type: 'disk-key', tag: 'micro' };
-  await plain.putResource({ path: path_, sealed: 'sealed', policy: { agents: [agentId], groups: [], allow_tokens: true } });
+  await plain.putResource({ path: path_, sealed: 'sealed', policy: { agents: [agentId, ...batchNodes], groups: [], allow_tokens: true } });
   const vector = { 'instance-identity': 2, configuration: 2, executables: 2, hardware: 2 } as const;
   const teePubkey = JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x'.repeat(43), y: 'y'.repeat(43), alg: 'ECDH-ES+A256KW' });
   const claim = (): AttestedClaim => ({
@@ -82,6 +90,15 @@ try {
     'resource.release, knex transaction': () => audited.recorded(() => Promise.resolve(undefined), () => releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() })),
     'resource.release': () =>
       audited.recordRelease(releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }), path_, agentId, () => undefined),
+    [`${BATCH} resource.release in one batch`]: () =>
+      audited.recordReleases(
+        batchNodes.map((node) => ({
+          event: releaseAuditEvent({ path: path_, to: { ...releasedTo, agentId: node }, verifierStanding: false, at: Date.now() }),
+          path: path_,
+          agentId: node,
+          confirm: () => undefined,
+        })),
+      ),
     'resource.release, facts read on their own': () =>
       inPgTransaction(database.knex, async (run) => {
         await auditLog.appendThrough(run, releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }));
@@ -96,10 +113,11 @@ try {
       const cpuBefore = process.cpuUsage();
       const wallBefore = performance.now();
       for (let i = 0; i < ops; i += 1) await run();
-      const wall = (performance.now() - wallBefore) / ops;
+      const per = name.startsWith(`${BATCH} `) ? BATCH : 1;
+      const wall = (performance.now() - wallBefore) / ops / per;
       const cpu = process.cpuUsage(cpuBefore);
-      const pg = postgresCpuBetween(pgBefore, await postgresBackendCpu(admin, applicationName)) / ops;
-      const own = (cpu.user + cpu.system) / 1000 / ops;
+      const pg = postgresCpuBetween(pgBefore, await postgresBackendCpu(admin, applicationName)) / ops / per;
+      const own = (cpu.user + cpu.system) / 1000 / ops / per;
       if (round === 0) continue; // warm-up: JIT, prepared statements, pool
       results.set(name, [...(results.get(name) ?? []), [own, pg, wall]]);
       console.log(`round ${round} ${name}: this process ${(own * 1000).toFixed(0)} µs, PostgreSQL ${(pg * 1000).toFixed(0)} µs, wall ${(wall * 1000).toFixed(0)} µs per op`);

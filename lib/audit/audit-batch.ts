@@ -119,12 +119,47 @@ export async function appendAuditEventsThenRead(
   return run(insertThenRead(tables, read), [JSON.stringify(records.map(auditRecordRow)), ...bindings]);
 }
 
+/**
+ * `appendAuditEvents` of the events `keep` keeps: the heads of every event's stream are locked first,
+ * then `keep` reads what it must see as the database is once they are (its statements run after the
+ * lock statement returned, so a transaction that held a head and committed meanwhile is seen) and
+ * answers, event by event, whether to append it; the kept ones are chained, signed once and inserted.
+ * Resolves to the kept events' records, in order.
+ */
+export async function appendAuditEventsKept(
+  run: Statements,
+  events: readonly AuditEvent[],
+  key: AuditSigningKey,
+  tables: AuditTables,
+  keep: () => Promise<readonly boolean[]>,
+): Promise<AuditRecord[]> {
+  if (events.length === 0) return [];
+  const heads = await lockHeads(run, events, tables);
+  const kept = await keep();
+  const records = chainAndSeal(heads, events.filter((_, index) => kept[index] === true), key);
+  if (records.length > 0) {
+    await run(appendStatements(tables).insert, [JSON.stringify(records.map(auditRecordRow))]);
+  }
+  return records;
+}
+
 /** Locks the heads of `events`' streams and chains and signs the events after them. */
 async function lockAndSeal(run: Statements, events: readonly AuditEvent[], key: AuditSigningKey, tables: AuditTables): Promise<AuditRecord[]> {
-  const statements = appendStatements(tables);
+  return chainAndSeal(await lockHeads(run, events, tables), events, key);
+}
+
+type Heads = Map<string, { seq: number; hash: string }>;
+
+/** Creates the heads of new streams and locks every head of `events`' streams: each stream's last seq and hash. */
+async function lockHeads(run: Statements, events: readonly AuditEvent[], tables: AuditTables): Promise<Heads> {
   const streams = [...new Set(events.map((event) => event.stream))];
-  const locked = (await run(statements.lock, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
-  const heads = new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
+  const locked = (await run(appendStatements(tables).lock, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
+  return new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
+}
+
+/** `events` chained after `heads` (moved on as they are) and sealed with one signature; none: none. */
+function chainAndSeal(heads: Heads, events: readonly AuditEvent[], key: AuditSigningKey): AuditRecord[] {
+  if (events.length === 0) return [];
   const chained = events.map((event): ChainedAuditEvent => {
     const head = heads.get(event.stream) as { seq: number; hash: string };
     const link = chainAuditEvent(storableEvent(event), head.seq + 1, head.hash);

@@ -14,6 +14,7 @@ import {
   SESSION_ACCESS,
   TOKEN_ACCESS,
   TOKEN_ACCESS_AFTER_RECORD,
+  TOKEN_ACCESS_MANY,
   type AccessColumns,
   type Column,
   type RevocationColumns,
@@ -44,6 +45,18 @@ export interface AccessFacts {
   /** The node's registered AK, when this broker has one (the good-standing rule compares it). */
   readonly akTpm: string | null;
 }
+
+/** A release waiting for its record (`BrokerRepository.recordReleases`). */
+export interface PendingRelease {
+  readonly event: AuditEvent;
+  readonly path: ResourcePath;
+  readonly agentId: string;
+  /** Throws to refuse the release, on its facts read with its stream's head locked. */
+  readonly confirm: (facts: AccessFacts) => void;
+}
+
+/** What became of one release of `recordReleases`' batch: its record committed, or what its `confirm` threw. */
+export type ReleaseOutcome = 'recorded' | { readonly refused: unknown };
 
 /** An attested session to claim, and the facts the claim depends on: `BrokerRepository.claimAttestedSession`. */
 export interface AttestedClaim {
@@ -190,6 +203,55 @@ export class BrokerRepository {
     } else {
       await this.knex.transaction((trx) => appendAndConfirm(statementsOn(trx, false)));
     }
+  }
+
+  /**
+   * `recordRelease` for several releases in one transaction (`ReleaseRecords`' batches): the heads of
+   * their nodes' streams are locked, then one statement reads every release's facts as the database
+   * is once they are, each `confirm` decides on its own, and the records of those confirmed are
+   * appended with one signature and one insert. Five round trips for the batch. Resolves, release by
+   * release, to `recorded` once the transaction committed, or to what its `confirm` threw. @throws
+   * when the records cannot be stored: then none is.
+   */
+  async recordReleases(releases: readonly PendingRelease[]): Promise<ReleaseOutcome[]> {
+    const outcomes: ReleaseOutcome[] = releases.map(() => 'recorded');
+    const confirmAll = (facts: readonly AccessFacts[]): boolean[] =>
+      releases.map((release, index) => {
+        try {
+          release.confirm(facts[index] as AccessFacts);
+          return true;
+        } catch (refused) {
+          outcomes[index] = { refused };
+          return false;
+        }
+      });
+    const audit = this.audit;
+    if (audit === undefined) {
+      confirmAll(await this.manyAccessFacts(releases));
+      return outcomes;
+    }
+    const append = async (run: Statements): Promise<void> => {
+      const rows = new BrokerRepository(this.knex, this.prepared, undefined, run);
+      await audit.appendKeptThrough(
+        run,
+        releases.map((release) => release.event),
+        async () => confirmAll(await rows.manyAccessFacts(releases)),
+      );
+    };
+    if (this.prepared) {
+      await inPgTransaction(this.knex, append);
+    } else {
+      await this.knex.transaction((trx) => append(statementsOn(trx, false)));
+    }
+    return outcomes;
+  }
+
+  /** `tokenAccessFacts` of each request, in order, in one statement. */
+  private async manyAccessFacts(requests: readonly { readonly path: ResourcePath; readonly agentId: string }[]): Promise<AccessFacts[]> {
+    const input = requests.map((request, i) => ({ i, ...request.path, agent_id: request.agentId }));
+    const rows = (await this.rows(TOKEN_ACCESS_MANY, [JSON.stringify(input)])) as (AccessColumns & { i: number })[];
+    const byIndex = new Map(rows.map((row) => [Number(row.i), row]));
+    return requests.map((request, i) => accessFactsOf(request.path, byIndex.get(i) as AccessColumns));
   }
 
   /**

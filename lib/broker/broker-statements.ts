@@ -66,6 +66,16 @@ const TOKEN_ACCESS_SQL = `select ${ACCESS_COLUMNS}
 
 export const TOKEN_ACCESS = fixedStatement('broker_token_access', TOKEN_ACCESS_SQL);
 
+/**
+ * `TOKEN_ACCESS` for many requests at once (a batch of releases, `BrokerRepository.recordReleases`):
+ * its one binding a JSON array of `{ i, repository, type, tag, agent_id }`, a row for each, by `i`.
+ */
+export const TOKEN_ACCESS_MANY = fixedStatement('broker_token_access_many', `select q.i, ${ACCESS_COLUMNS}
+  from jsonb_to_recordset(?::jsonb) as q(i int, repository text, type text, tag text, agent_id text)
+  left join broker_resources r on r.repository = q.repository and r.type = q.type and r.tag = q.tag
+  left join broker_revocations v on v.agent_id = q.agent_id
+  left join broker_nodes n on n.agent_id = q.agent_id`);
+
 /** `TOKEN_ACCESS` as the query of the statement that inserts a release's record (`AuditLog.appendThroughThenRead`). */
 export const TOKEN_ACCESS_AFTER_RECORD: AuditInsertRead = { name: 'token_access', sql: TOKEN_ACCESS_SQL };
 

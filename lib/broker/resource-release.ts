@@ -2,6 +2,7 @@ import type { AccessFacts, BrokerRepository, StoredResource } from './broker-rep
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { releaseAuditEvent, type ReleasedTo } from './grant-audit.js';
 import { KbsError } from './kbs-errors.js';
+import { ReleaseRecords } from './release-records.js';
 import type { ResourcePath } from './kbs-wire.js';
 import { encryptResource, type ResourceJwe } from './resource-jwe.js';
 import { decideResourceAccess, type AppraisedVector } from './resource-policy.js';
@@ -46,7 +47,12 @@ interface Requester extends ReleasedTo {
  * refusal is a `KbsError`; a database fault propagates and the request fails closed (500).
  */
 export class ResourceRelease {
-  constructor(private readonly options: ResourceReleaseOptions) {}
+  /** The releases' records, written in batches under load. */
+  private readonly records: ReleaseRecords;
+
+  constructor(private readonly options: ResourceReleaseOptions) {
+    this.records = new ReleaseRecords(options.repository);
+  }
 
   /**
    * A resource as a JWE to the requester's tee-pubkey. A bearer token is checked first (trusted issuer,
@@ -59,6 +65,7 @@ export class ResourceRelease {
    * the release's `resource.release` record is appended to the audit log and, under its stream's lock,
    * everything before is checked again on the facts as they are then, in one transaction that commits
    * before the resource is wrapped: a release the log cannot take fails (500) and the secret is not sent.
+   * Releases that arrive while one is being recorded share the next transaction (`ReleaseRecords`).
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);
@@ -79,8 +86,13 @@ export class ResourceRelease {
     // the node since the first read (or while the verifier was asked, which may take up to its client's
     // timeout), a deletion of the resource or a narrower policy refuse; a revocation appended later
     // follows this release in the node's stream. The resource sent is the one read then.
-    await this.options.repository.recordRelease(releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }), path, requester.agentId, (facts) => {
-      released = this.allowed(requester, facts);
+    await this.records.record({
+      event: releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }),
+      path,
+      agentId: requester.agentId,
+      confirm: (facts) => {
+        released = this.allowed(requester, facts);
+      },
     });
     return encryptResource(this.options.vault.open(path, released.sealed), requester.teeKey);
   }

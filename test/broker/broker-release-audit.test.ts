@@ -152,4 +152,48 @@ forEachDatabase('broker: attestations and releases in the signed audit log', (fi
     expect((await nodeRecords()).records.length).to.equal(before);
     await knex('broker_revocations').where({ agent_id: node.agentId }).delete();
   });
+
+  it('records releases that queued behind a busy transaction in one batch (one signature), a release refused in it unrecorded, and the export verifies', async function () {
+    if (fixture.kind !== 'postgres') this.skip(); // PGlite has one connection: no second transaction can hold the stream.
+    this.timeout(30_000);
+    const knex = fixture.database.knex;
+    const session = await attestedSession(http, node);
+    const spare = { ...DISK_KEY, tag: 'audit-rack-spare' };
+    await broker.admin.putResource(spare, new Uint8Array([9]), { groups: ['audit-rack'] });
+    const before = (await nodeRecords()).records.length;
+    // The first release takes the writer and waits on the node's stream, held here; the others queue behind it.
+    const trx = await knex.transaction();
+    const releases: Promise<unknown>[] = [];
+    let spareRelease: Promise<unknown> | undefined;
+    try {
+      await trx.raw('select seq from broker_audit_heads where stream = ? for update', [node.agentId]);
+      const holder = ((await trx.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] }).rows[0]?.pid ?? -1;
+      releases.push(withToken(session.token, DISK_KEY_ROUTE));
+      for (let waited = 0; ; waited += 1) {
+        const blocked = (await knex.raw('select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [holder])) as { rows: { n: number }[] };
+        if (blocked.rows[0]?.n === 1) break;
+        expect(waited, 'the first release reached the locked stream').to.be.below(1_000);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      for (let i = 0; i < 5; i += 1) releases.push(withToken(session.token, DISK_KEY_ROUTE));
+      spareRelease = withToken(session.token, `/kbs/v0/resource/node/disk-key/${spare.tag}`);
+      spareRelease.catch(() => undefined); // awaited below, after the commit
+      // Their first reads done, they wait for the writer (no state to poll: a generous pause, not a timing assertion).
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await trx('broker_resources').where(spare).delete();
+      await trx.commit();
+    } catch (error) {
+      await trx.rollback();
+      throw error;
+    }
+    for (const release of releases) expect(Buffer.from(await opened(session, release))).to.deep.equal(SECRET);
+    await expectRefused(spareRelease as Promise<unknown>, 404, 'PluginNotFound');
+    const { records, text } = await nodeRecords();
+    const added = records.slice(before);
+    expect(added.map((record) => [record.action, (record.details as { resource: string }).resource])).to.deep.equal(
+      releases.map(() => ['resource.release', 'node/disk-key/audit-rack']),
+    );
+    expect(added.filter((record) => record.batchPath.length > 0).length, 'records signed as one batch').to.be.at.least(2);
+    expect(verifyAuditExport(text, loadAuditKey(broker.dataDir).publicKey).valid).to.equal(true);
+  });
 });

@@ -40,8 +40,8 @@ const TLS_PORT_OF: Readonly<Record<'--registrar' | '--verifier', string>> = {
 };
 
 /**
- * Refuses a service URL the tenant cannot use, naming the option: not a URL (`127.0.0.1:8881`), or not
- * https — the tenant always presents its client certificate, so a plain `http://` URL could only fail
+ * Refuses a service URL the tenant cannot use, naming the option: not a URL (`127.0.0.1:8881`), one with
+ * a path, query or fragment (`https://host:8881/v2.6`), or not https — the tenant always presents its client certificate, so a plain `http://` URL could only fail
  * (the HTTP client said `invalid config: baseUrl: TLS options given for an http:// URL`).
  * @throws InvalidParameterValue
  */
@@ -54,6 +54,11 @@ export function checkServiceUrl(option: '--registrar' | '--verifier', value: str
   }
   if (url.protocol !== 'https:') {
     throw new InvalidParameterValue(option, `${value}: the tenant speaks mTLS only: give https://HOST:PORT (${TLS_PORT_OF[option]})`);
+  }
+  // The tenant puts the API version and path after the address itself: a `/v2.6` here became
+  // `/v2.6/v2.1/agents/…` and a bare 404.
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    throw new InvalidParameterValue(option, `${value}: give the service's address only, https://HOST:PORT (the tenant adds the API version and path itself)`);
   }
 }
 

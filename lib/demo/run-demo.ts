@@ -148,8 +148,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         }),
       );
       formatTable(rows).forEach((line) => options.print(line));
-      if (rows.some((row) => row.diskKey === NOT_ASKED)) {
-        options.print(`disk key ${NOT_ASKED}: the node does not ask the broker for one in this demo (push nodes; the node without a TPM)`);
+      // Only the kinds of node this run has: push nodes are there with --push alone.
+      const notAsked = rows
+        .filter((row) => row.diskKey === NOT_ASKED)
+        .map((row) => `${row.name}: ${env.pushNodes.some((pushNode) => pushNode.name === row.name) ? 'a push node' : 'no TPM'}`);
+      if (notAsked.length > 0) {
+        options.print(`disk key ${NOT_ASKED}: the node does not ask the broker for one in this demo (${notAsked.join('; ')})`);
       }
     };
 

@@ -119,12 +119,14 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
     }
   });
 
-  it('tenant --verifier or --registrar that is no https URL (no scheme, plain http) is one line naming the option and the port to give, before any file is read', async () => {
+  it('tenant --verifier or --registrar that is no https URL (no scheme, plain http) or has a path is one line naming the option and the port to give, before any file is read', async () => {
     for (const [args, said] of [
       [['status', '--uuid', 'a1', '--verifier', '127.0.0.1:8881'], `--verifier: "127.0.0.1:8881" is not a URL: give https://HOST:PORT (the verifier's port, 8881 by default)`],
       [['status', '--uuid', 'a1', '--verifier', 'http://127.0.0.1:8881'], `--verifier: http://127.0.0.1:8881: the tenant speaks mTLS only: give https://HOST:PORT (the verifier's port, 8881 by default)`],
       [['add', '--uuid', 'a1', '--registrar', 'http://127.0.0.1:8890'], "--registrar: http://127.0.0.1:8890: the tenant speaks mTLS only: give https://HOST:PORT (the registrar's TLS port, 8891 by default, not its plain-HTTP registration port 8890)"],
       [['registrar', 'list', '--registrar', 'http://127.0.0.1:8890'], "--registrar: http://127.0.0.1:8890: the tenant speaks mTLS only: give https://HOST:PORT (the registrar's TLS port, 8891 by default, not its plain-HTTP registration port 8890)"],
+      [['status', '--uuid', 'a1', '--verifier', 'https://127.0.0.1:8881/v2.6'], "--verifier: https://127.0.0.1:8881/v2.6: give the service's address only, https://HOST:PORT (the tenant adds the API version and path itself)"],
+      [['registrar', 'list', '--registrar', 'https://127.0.0.1:8891/?x=1'], "--registrar: https://127.0.0.1:8891/?x=1: give the service's address only, https://HOST:PORT (the tenant adds the API version and path itself)"],
     ] as const) {
       const run = await runCli(['tenant', ...args, '--data-dir', path.join(dir.path, 'no-such-dir')]);
       expect([run.code, run.stdout, run.stderr]).to.deep.equal([2, '', `ironlime: ${said}\n`]);

@@ -36,7 +36,7 @@ function expectOutcome(result: DemoResult, output: readonly string[]): void {
   expect(byName['node-4']).to.deep.include({ state: 'deploy failed', trust: 'id-secret' });
   expect(byName['node-4']?.detail).to.contain('deploy needs trust level hardware-tpm');
   expect(byName['node-4']?.diskKey).to.equal('-');
-  expect(output, 'the table says what its - means').to.include('disk key -: the node does not ask the broker for one in this demo (push nodes; the node without a TPM)');
+  expect(output, 'the table says what its - means').to.include('disk key -: the node does not ask the broker for one in this demo (node-4: no TPM)');
   expect(byName['node-1']?.trust).to.equal('hardware-tpm');
   expect(output).to.include('result: node-3 was refused, and its disk key with it; node-4 (no TPM, id-secret) was cleaned but refused deploy (minimum hardware-tpm); node-1 and node-2 stayed trusted and active');
 }

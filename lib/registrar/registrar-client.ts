@@ -14,7 +14,7 @@ import {
   RegisterReplyResults,
   RegistrarVersionResults,
 } from './registrar-reply-dtos.js';
-import { refuseVerifierStatus } from './verifier-status-guard.js';
+import { refuseOtherServiceReply } from '../http/other-service-reply.js';
 
 /** What an agent registers with (spec §1.2); binary fields are raw bytes, the client base64-encodes them. */
 export interface AgentRegistration {
@@ -172,13 +172,13 @@ export class RegistrarClient {
 
   /**
    * The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive.
-   * @throws VerifierStatusAsRegistrarRecord when a verifier answers (`refuseVerifierStatus`); BadRemoteReplyError
+   * @throws OtherServiceReply when a verifier answers (`refuseOtherServiceReply`); BadRemoteReplyError
    */
   async show(agentId: string): Promise<AgentShowReplyResults> {
     const results = await this.versions.call(async (prefix) => {
       const url = `${this.baseUrl}${agentPath(prefix, agentId)}`;
       const reply = await this.http.get(agentPath(prefix, agentId));
-      refuseVerifierStatus(url, reply.results);
+      refuseOtherServiceReply('registrar', url, reply.results);
       try {
         return validateDto(AgentShowReplyResults, reply.results, 'results');
       } catch (error) {

@@ -2,7 +2,7 @@ import { isPemCertificate } from '../pki/pem-certificate.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import { recordOf, RegistrarClient } from '../registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../registrar/registrar-reply-dtos.js';
-import { VerifierStatusAsRegistrarRecord } from '../registrar/verifier-status-guard.js';
+import { OtherServiceReply } from '../http/other-service-reply.js';
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import type { IdentityMode, TrustLevel } from '../identity/trust-level.js';
 
@@ -50,11 +50,11 @@ export async function showRegistrarAgent(registrar: RegistrarClient, agentId: st
  * `DELETE /agents/{id}`, unless a record read first answers with a verifier's status: a verifier serves
  * the same path, and a DELETE sent there would end the agent's attestation instead. Any other outcome of
  * that read (a 404 for a registration never activated, an error) leaves the DELETE to answer.
- * @throws VerifierStatusAsRegistrarRecord
+ * @throws OtherServiceReply
  */
 export async function deleteRegistrarAgent(registrar: RegistrarClient, agentId: string): Promise<void> {
   await registrar.show(agentId).catch((error: unknown) => {
-    if (error instanceof VerifierStatusAsRegistrarRecord) throw error;
+    if (error instanceof OtherServiceReply) throw error;
   });
   await registrar.delete(agentId);
 }

@@ -12,7 +12,7 @@ import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
 import { openRegistrarAdmin } from './registrar-agents.js';
 import { negotiateAgentApiVersion, openTenantAgentClient, sendU, verifyAgentBootstrapKey } from './tenant-agent-calls.js';
 import { checkReplacementPolicyNames } from './update-policy-names.js';
-import { RegistrarRecordAsVerifierStatus } from '../verifier/registrar-record-guard.js';
+import { OtherServiceReply } from '../http/other-service-reply.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
 import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
 import { agentViewOf, verifierStatusReplyOf } from '../verifier/verifier-status-view.js';
@@ -237,11 +237,11 @@ export class TenantClient {
    * `DELETE /agents/{id}`, unless a status read first answers with a registrar's record: a registrar
    * serves the same path on its TLS port, and a DELETE sent there would remove the agent's registration.
    * Any other outcome of that read (an error included) leaves the DELETE to answer, as before.
-   * @throws RegistrarRecordAsVerifierStatus
+   * @throws OtherServiceReply
    */
   async #deleteEnrolment(agentId: string): Promise<void> {
     await this.verifier.rawStatus(agentId).catch((error: unknown) => {
-      if (error instanceof RegistrarRecordAsVerifierStatus) throw error;
+      if (error instanceof OtherServiceReply) throw error;
     });
     await this.verifier.delete(agentId);
   }

@@ -4,7 +4,7 @@ import { RequestValidationError } from '../http/http-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import { NegotiatedApiVersion } from '../http/negotiated-api-version.js';
-import { refuseRegistrarRecord } from './registrar-record-guard.js';
+import { refuseOtherServiceReply } from '../http/other-service-reply.js';
 import {
   MbPolicyNames,
   RuntimePolicyNames,
@@ -134,12 +134,12 @@ export class VerifierClient {
     await this.#versions.call((p) => this.#http.post(agentPath(p, agentId), body));
   }
 
-  /** `GET /agents/{id}`. @throws BadRemoteReplyError for a registrar's record (`refuseRegistrarRecord`) */
+  /** `GET /agents/{id}`. @throws BadRemoteReplyError for a registrar's record (`refuseOtherServiceReply`) */
   async status(agentId: string): Promise<VerifierAgentStatus> {
     return this.#versions.call(async (p) => {
       const url = `${this.#baseUrl}${agentPath(p, agentId)}`;
       const { results } = await this.#http.get(agentPath(p, agentId));
-      refuseRegistrarRecord(url, results);
+      refuseOtherServiceReply('verifier', url, results);
       try {
         return validateDto(VerifierAgentStatus, results, 'results');
       } catch (error) {
@@ -159,12 +159,12 @@ export class VerifierClient {
 
   /**
    * `rawStatus` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one.
-   * @throws BadRemoteReplyError for a registrar's record (`refuseRegistrarRecord`)
+   * @throws BadRemoteReplyError for a registrar's record (`refuseOtherServiceReply`)
    */
   async rawStatusAt(agentId: string): Promise<{ readonly results: unknown; readonly verifierTime: number | undefined }> {
     const reply = await this.#versions.call(async (p) => {
       const answer = await this.#http.get(agentPath(p, agentId), { serverTime: true });
-      refuseRegistrarRecord(`${this.#baseUrl}${agentPath(p, agentId)}`, answer.results);
+      refuseOtherServiceReply('verifier', `${this.#baseUrl}${agentPath(p, agentId)}`, answer.results);
       return answer;
     });
     return { results: reply.results, verifierTime: reply.serverTime };

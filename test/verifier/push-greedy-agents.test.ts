@@ -1,14 +1,10 @@
 import { expect } from 'chai';
-import { pino } from 'pino';
 import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { pushSilenceDeadline } from '../../lib/attestation/push-failure-decision.js';
-import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
-import { PushLiveness } from '../../lib/verifier/push/push-liveness.js';
-import type { PushSessions } from '../../lib/verifier/push/push-sessions.js';
-import type { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
 import { SlowHashGate } from '../../lib/verifier/push/slow-hash-gate.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
+import { SimulatedHashes, simulatedSilenceSweep } from './helpers/simulated-push-storm.js';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -51,8 +47,8 @@ describe('push model: nodes that stopped attesting and prove session after sessi
     let nowMs = Date.UTC(2026, 11, 7);
     const startS = nowMs / 1000;
     const gate = new SlowHashGate(2, 8, (TIMEOUT_S + GRACE_S) * 1000, () => nowMs);
-    const hashes: { readonly doneAt: number; readonly finish: () => void }[] = [];
-    const hash = () => new Promise<void>((finish) => hashes.push({ doneAt: nowMs + HASH_MS, finish }));
+    const hashes = new SimulatedHashes(() => nowMs, HASH_MS);
+    const hash = hashes.hash;
     const agent = (id: string, enrolledAt: number, lastReceivedQuote: number, nextTry: number): SimulatedAgent => ({
       id,
       enrolledAt,
@@ -75,37 +71,26 @@ describe('push model: nodes that stopped attesting and prove session after sessi
         refused();
       });
     };
-    const sweep = new PushLiveness(
-      {
-        repository: {
-          silentAgents: () => Promise.resolve([...agents.values()].filter((a) => a.state.operationalState !== OperationalState.FAILED).map((a) => a.id)),
-          agentWithVersion: (agentId: string) => Promise.resolve({ record: record(agents.get(agentId) as SimulatedAgent), agentVersion: 'v' }),
-          attestingAgentCount: () => Promise.resolve(ATTESTING),
-        },
-        verdicts: {
-          store: (failing: VerifierAgentRecord, failed: AgentAttestationState) => {
-            const a = agents.get(failing.agentId) as SimulatedAgent;
-            [a.state, a.failedAt] = [failed, nowMs];
-            return Promise.resolve({ stored: true, agentVersion: undefined });
-          },
-        } as unknown as PushVerdictStore,
-        sessions: { sweep: () => Promise.resolve() } as unknown as PushSessions,
-        isJudging: () => false,
-        outage: { latest: () => undefined, close: () => undefined },
-        // The gate's busy time on the simulated clock; its speed as simulated (its own estimate times real promises).
-        slowHashes: { busy: (now) => gate.busy(now), hashingSeconds: (count) => (count * HASH_MS) / 1000 / gate.concurrency },
-        log: pino({ level: 'silent' }),
-        now: () => nowMs,
+    const sweep = simulatedSilenceSweep({
+      repository: {
+        silentAgents: () => Promise.resolve([...agents.values()].filter((a) => a.state.operationalState !== OperationalState.FAILED).map((a) => a.id)),
+        agentWithVersion: (agentId: string) => Promise.resolve({ record: record(agents.get(agentId) as SimulatedAgent), agentVersion: 'v' }),
+        attestingAgentCount: () => Promise.resolve(ATTESTING),
       },
-      { verifierId: 'default', timeout: TIMEOUT_S, firstAttestationGrace: GRACE_S, severityPolicy: compileSeverityPolicy(), everySeconds: 3600 },
-    );
+      failed: (failing, failed) => {
+        const a = agents.get(failing.agentId) as SimulatedAgent;
+        [a.state, a.failedAt] = [failed, nowMs];
+      },
+      gate,
+      hashMs: HASH_MS,
+      now: () => nowMs,
+      timeoutSeconds: TIMEOUT_S,
+      firstAttestationGraceSeconds: GRACE_S,
+    });
 
     for (let step = 0; step * 100 < STORM_MS; step += 1) {
       nowMs += 100;
-      for (const due of hashes.filter((h) => h.doneAt <= nowMs)) {
-        hashes.splice(hashes.indexOf(due), 1);
-        due.finish();
-      }
+      hashes.finishDue();
       await turn();
       // Failed or not, a greedy node keeps proving sessions: its proof is still checked, its hash still asked.
       for (const g of greedy.filter((a) => nowMs >= a.nextTry)) {
@@ -134,7 +119,7 @@ describe('push model: nodes that stopped attesting and prove session after sessi
       if (step % 25 === 0) await sweep.tick();
     }
     await sweep.close();
-    for (const left of hashes.splice(0)) left.finish();
+    hashes.finishAll();
 
     expect(gate.busy(nowMs)?.to, 'the greedy nodes kept the gate refusing to the end').to.equal(nowMs / 1000);
     const outcome = (a: SimulatedAgent) => ({ id: a.id, state: a.state.operationalState, attested: a.attested, refusedTwiceAtMost: a.refusals <= 2 });

@@ -1,14 +1,10 @@
 import { expect } from 'chai';
-import { pino } from 'pino';
 import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { pushSilenceDeadline } from '../../lib/attestation/push-failure-decision.js';
-import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
-import { PushLiveness } from '../../lib/verifier/push/push-liveness.js';
-import type { PushSessions } from '../../lib/verifier/push/push-sessions.js';
-import type { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
 import { SlowHashGate } from '../../lib/verifier/push/slow-hash-gate.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
+import { SimulatedHashes, simulatedSilenceSweep } from './helpers/simulated-push-storm.js';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -34,8 +30,8 @@ describe('push model: a healthy agent in a storm longer than the busy time\'s ex
     let nowMs = Date.UTC(2026, 11, 7);
     const enrolledAt = nowMs / 1000;
     const gate = new SlowHashGate(2, 8, (TIMEOUT_S + GRACE_S) * 1000, () => nowMs);
-    const hashes: { readonly doneAt: number; readonly finish: () => void }[] = [];
-    const hash = () => new Promise<void>((finish) => hashes.push({ doneAt: nowMs + HASH_MS, finish }));
+    const hashes = new SimulatedHashes(() => nowMs, HASH_MS);
+    const hash = hashes.hash;
     let storming = true;
     let stormHashes = 0;
     const stormHash = (): void => {
@@ -59,37 +55,26 @@ describe('push model: a healthy agent in a storm longer than the busy time\'s ex
     let refusals = 0;
     let attested = false;
     let nextTry = nowMs;
-    const sweep = new PushLiveness(
-      {
-        repository: {
-          silentAgents: () => Promise.resolve(['healthy', 'stopped'].filter((id) => record(id).state.operationalState !== OperationalState.FAILED)),
-          agentWithVersion: (agentId: string) => Promise.resolve({ record: record(agentId), agentVersion: 'v' }),
-          attestingAgentCount: () => Promise.resolve(20),
-        },
-        verdicts: {
-          store: (failing: VerifierAgentRecord, failed: AgentAttestationState) => {
-            if (failing.agentId === 'healthy') state = failed;
-            else [stopped, stoppedFailedAt] = [failed, nowMs];
-            return Promise.resolve({ stored: true, agentVersion: undefined });
-          },
-        } as unknown as PushVerdictStore,
-        sessions: { sweep: () => Promise.resolve() } as unknown as PushSessions,
-        isJudging: () => false,
-        outage: { latest: () => undefined, close: () => undefined },
-        // The gate's busy time on the simulated clock; its speed as simulated (its own estimate times real promises).
-        slowHashes: { busy: (now) => gate.busy(now), hashingSeconds: (count) => (count * HASH_MS) / 1000 / gate.concurrency },
-        log: pino({ level: 'silent' }),
-        now: () => nowMs,
+    const sweep = simulatedSilenceSweep({
+      repository: {
+        silentAgents: () => Promise.resolve(['healthy', 'stopped'].filter((id) => record(id).state.operationalState !== OperationalState.FAILED)),
+        agentWithVersion: (agentId: string) => Promise.resolve({ record: record(agentId), agentVersion: 'v' }),
+        attestingAgentCount: () => Promise.resolve(20),
       },
-      { verifierId: 'default', timeout: TIMEOUT_S, firstAttestationGrace: GRACE_S, severityPolicy: compileSeverityPolicy(), everySeconds: 3600 },
-    );
+      failed: (failing, failed) => {
+        if (failing.agentId === 'healthy') state = failed;
+        else [stopped, stoppedFailedAt] = [failed, nowMs];
+      },
+      gate,
+      hashMs: HASH_MS,
+      now: () => nowMs,
+      timeoutSeconds: TIMEOUT_S,
+      firstAttestationGraceSeconds: GRACE_S,
+    });
 
     for (let step = 0; step * 100 < STORM_MS; step += 1) {
       nowMs += 100;
-      for (const due of hashes.filter((h) => h.doneAt <= nowMs)) {
-        hashes.splice(hashes.indexOf(due), 1);
-        due.finish();
-      }
+      hashes.finishDue();
       await turn();
       if (attested) {
         // A token earned: it attests every 2 s without another hash.
@@ -114,7 +99,7 @@ describe('push model: a healthy agent in a storm longer than the busy time\'s ex
     }
     storming = false;
     await sweep.close();
-    for (const left of hashes.splice(0)) left.finish();
+    hashes.finishAll();
 
     expect(gate.busy(nowMs), 'the storm kept the gate refusing to its end').to.not.equal(undefined);
     expect(stormHashes, 'the storm kept the gate working').to.be.above(1_000);

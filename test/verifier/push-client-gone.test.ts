@@ -58,20 +58,10 @@ describe('push model: a hash whose client has gone is dropped before it runs (re
   const waitingAtGate = (count: number) =>
     pollUntil({ timeoutMs: 10_000, intervalMs: 20 }, `${count} hashes waiting`, async () => push.verifier.push.slowHashes.waiting === count);
 
-  async function provableSession(): Promise<{ id: string; body: object }> {
-    const open = { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } } };
-    const opened = await push.call('POST', '/v3.0/sessions', open);
-    expect(opened.status).to.equal(200);
-    const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
-    const certified = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
-    const data = { message: Buffer.from(certified.attest).toString('base64'), signature: Buffer.from(certified.signature).toString('base64') };
-    return { id: opened.body['data']['id'] as string, body: { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_provided: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', data }] } } } };
-  }
-
   it('a session proof waiting for its hash leaves the queue when its client closes; one whose client stays is granted', async function () {
     const sessions = new PushSessionRepository(push.opened.database.knex);
-    const gone = await provableSession();
-    const staying = await provableSession();
+    const gone = await push.provableSession(node);
+    const staying = await push.provableSession(node);
     const gate = holdTheGate();
     try {
       const leaving = cuttableRequest(push.url, 'PATCH', `/v3.0/sessions/${gone.id}`, {}, gone.body);

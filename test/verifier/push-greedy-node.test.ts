@@ -22,19 +22,9 @@ describe('push model: a node proving sessions back to back gets one hash by its 
     expect((await push.enrol(node)).status).to.equal(200);
   });
 
-  async function provableSession(): Promise<{ id: string; body: object }> {
-    const open = { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } } };
-    const opened = await push.call('POST', '/v3.0/sessions', open);
-    expect(opened.status).to.equal(200);
-    const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
-    const certified = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
-    const data = { message: Buffer.from(certified.attest).toString('base64'), signature: Buffer.from(certified.signature).toString('base64') };
-    return { id: opened.body['data']['id'] as string, body: { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_provided: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', data }] } } } };
-  }
-
   it('its second proof, while its first waits, is refused 503 rather than taking the place of an agent further from its deadline', async function () {
-    const first = await provableSession();
-    const second = await provableSession();
+    const first = await push.provableSession(node);
+    const second = await push.provableSession(node);
     const gate = push.verifier.push.slowHashes;
     // The threads held, and every place taken by hashes of agents an hour from their deadlines.
     const held = Array.from({ length: gate.concurrency }, () => heldHash());

@@ -218,6 +218,17 @@ export class PushVerifier {
   }
 
   /** Phase 1 by hand: resolves to the reply (201 with what is wanted, or a refusal). */
+  /** A session opened for `node` and the body of its TPM proof (a certify of the AK over the challenge), not yet sent. */
+  async provableSession(node: PushNode): Promise<{ id: string; body: object }> {
+    const open = { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } } };
+    const opened = await this.call('POST', '/v3.0/sessions', open);
+    expect(opened.status, JSON.stringify(opened.body)).to.equal(200);
+    const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
+    const certified = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
+    const data = { message: Buffer.from(certified.attest).toString('base64'), signature: Buffer.from(certified.signature).toString('base64') };
+    return { id: opened.body['data']['id'] as string, body: { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_provided: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', data }] } } } };
+  }
+
   async capabilities(node: PushNode, token: string): Promise<Reply> {
     return this.call('POST', `/v3.0/agents/${node.uuid}/attestations`, await node.agent.capabilities(), token);
   }

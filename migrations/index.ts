@@ -39,6 +39,7 @@ import * as verifierRevocationOutbox from './20261206120000-verifier-revocation-
 import * as verifierLivenessEnrolment from './20261207130000-verifier-liveness-enrolment.js';
 import * as createBrokerAuditLog from './20261210130000-create-broker-audit-log.js';
 import * as createAuditCheckpoints from './20261210150000-create-audit-checkpoints.js';
+import * as dashboardReadIndexes from './20261211160000-dashboard-read-indexes.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -89,4 +90,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261207130000-verifier-liveness-enrolment', ...verifierLivenessEnrolment },
   { name: '20261210130000-create-broker-audit-log', ...createBrokerAuditLog },
   { name: '20261210150000-create-audit-checkpoints', ...createAuditCheckpoints },
+  { name: '20261211160000-dashboard-read-indexes', ...dashboardReadIndexes },
 ];

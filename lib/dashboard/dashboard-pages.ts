@@ -1,7 +1,7 @@
 import { LIVENESS_MODES, LIVENESS_STATUSES } from '../attestation/liveness-decision.js';
 import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
-import type { FleetOverview, NodePage, NodeQuery, NodeSort, PolicyUse } from './dashboard-queries.js';
+import type { FleetOverview, NodePage, NodeQuery, NodeSort, PolicyPage } from './dashboard-queries.js';
 import { SHOWN_TRUST_LEVELS, type NodeRow } from './node-row.js';
 import { DETAIL_CHARS_SHOWN, HISTORY_ROWS_SHOWN, type TimelineEntry } from './node-timeline.js';
 import { html, type SafeHtml } from './html.js';
@@ -157,15 +157,21 @@ function timelineNote(timeline: readonly TimelineEntry[]): SafeHtml {
   }. The whole history is in the verifier's database (verifier_attestation_history) and its audit log (ironlime audit export).</p>`;
 }
 
-export function policiesPage(principal: Principal | undefined, policies: readonly PolicyUse[]): string {
+export function policiesPage(principal: Principal | undefined, policies: PolicyPage): string {
+  const href = (page: number): string => `/dashboard/policies?page=${page}`;
   return layout(
     'Policies in use',
     'policies',
     principal,
-    html`<table class="policies"><thead><tr><th>kind</th><th>name</th><th>agents</th><th>updated</th></tr></thead><tbody>
-${policies.map((p) => html`<tr><td>${p.kind}</td><td>${isolatedLine(p.name)}</td><td>${p.agents}</td><td>${p.updatedAt}</td></tr>`)}
+    html`<p>${policies.total} policies in use, page ${policies.page} of ${policies.pages}</p>
+<table class="policies"><thead><tr><th>kind</th><th>name</th><th>agents</th><th>updated</th></tr></thead><tbody>
+${policies.uses.map((p) => html`<tr><td>${p.kind}</td><td>${isolatedLine(p.name)}</td><td>${p.agents}</td><td>${p.updatedAt}</td></tr>`)}
 </tbody></table>
-${policies.length === 0 ? html`<p>No policy is used by an agent you can see.</p>` : ''}`,
+${policies.total === 0 ? html`<p>No policy is used by an agent you can see.</p>` : ''}
+<nav class="pages">
+${policies.page > 1 ? html`<a href="${href(policies.page - 1)}" rel="prev">← previous</a>` : ''}
+${policies.page < policies.pages ? html`<a href="${href(policies.page + 1)}" rel="next">next →</a>` : ''}
+</nav>`,
   );
 }
 

@@ -62,6 +62,17 @@ export interface NodeQuery {
   readonly page: number;
 }
 
+/** Policies in use per page of the policies page. */
+export const POLICIES_PAGE_SIZE = 100;
+
+export interface PolicyPage {
+  readonly uses: readonly PolicyUse[];
+  /** Policies in use in all. */
+  readonly total: number;
+  readonly page: number;
+  readonly pages: number;
+}
+
 export interface PolicyUse {
   readonly kind: 'runtime' | 'measured boot';
   readonly name: string;
@@ -266,23 +277,37 @@ export class DashboardQueries {
     return readNodeTimeline(this.knex, node, tenant);
   }
 
-  /** Runtime and measured-boot policies of `tenant` (every tenant when undefined) its agents use, with how many use each. */
-  async policiesInUse(tenant: string | undefined): Promise<PolicyUse[]> {
-    const uses: PolicyUse[] = [];
-    for (const [kind, column, table] of [
-      ['runtime', 'runtime_policy_name', 'verifier_runtime_policies'],
-      ['measured boot', 'mb_policy_name', 'verifier_mb_policies'],
-    ] as const) {
-      const rows = (await this.knex(`${table} as p`)
-        .select('p.name', 'p.updated_at')
+  /**
+   * A page of the runtime and measured-boot policies of `tenant` (every tenant when undefined) its
+   * agents use, with how many use each: runtime first, each kind by name, `POLICIES_PAGE_SIZE` a page.
+   * Keylime's inline policies are stored one per agent (under its id), so a fleet's page would list
+   * every agent.
+   */
+  async policiesInUse(tenant: string | undefined, page = 1): Promise<PolicyPage> {
+    const kinds = (
+      [
+        ['runtime', 'runtime_policy_name', 'verifier_runtime_policies'],
+        ['measured boot', 'mb_policy_name', 'verifier_mb_policies'],
+      ] as const
+    ).map(([kind, column, table], order) =>
+      this.knex(`${table} as p`)
+        .select(this.knex.raw('? as kind', [kind]), this.knex.raw('? as kind_order', [order]), 'p.name', 'p.updated_at')
         .count({ n: 'a.agent_id' })
         .join('verifier_agents as a', `a.${column}`, 'p.name')
         .modify((builder) => (tenant === undefined ? builder : builder.where({ 'a.tenant': tenant, 'p.tenant': tenant })))
-        .groupBy('p.name', 'p.updated_at')
-        .orderBy('p.name')) as { name: string; updated_at: Date; n: string | number }[];
-      uses.push(...rows.map((row) => ({ kind, name: row.name, agents: Number(row.n), updatedAt: new Date(row.updated_at).toISOString() })));
-    }
-    return uses;
+        .groupBy('p.name', 'p.updated_at'),
+    );
+    const used = (): Knex.QueryBuilder => this.knex.from(this.knex.raw('(? union all ?) as u', kinds));
+    const total = Number(((await used().count({ n: '*' }).first()) as { n: string | number }).n);
+    const pages = Math.max(1, Math.ceil(total / POLICIES_PAGE_SIZE));
+    const shown = Math.min(Math.max(1, page), pages);
+    const rows = (await used()
+      .select('*')
+      .orderBy([{ column: 'kind_order' }, { column: 'name' }])
+      .limit(POLICIES_PAGE_SIZE)
+      .offset((shown - 1) * POLICIES_PAGE_SIZE)) as { kind: PolicyUse['kind']; name: string; updated_at: Date; n: string | number }[];
+    const uses = rows.map((row) => ({ kind: row.kind, name: row.name, agents: Number(row.n), updatedAt: new Date(row.updated_at).toISOString() }));
+    return { uses, total, page: shown, pages };
   }
 }
 

@@ -220,7 +220,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
     app.get(
       '/dashboard/policies',
-      page(async (principal) => policiesPage(principal, await queries.policiesInUse(visibleTenant(principal)))),
+      page(async (principal, request) => policiesPage(principal, await queries.policiesInUse(visibleTenant(principal), pageNumber(request.query as Record<string, unknown>)))),
     );
 
     app.get('/dashboard/events', async (request, reply) => {
@@ -280,11 +280,16 @@ function watchedNodes(raw: Record<string, unknown>): string[] | undefined {
 function nodeQuery(raw: Record<string, unknown>): NodeQuery {
   const text = (name: string): string => (typeof raw[name] === 'string' ? (raw[name] as string) : '');
   const sort = text('sort');
-  const page = Number.parseInt(text('page'), 10);
   return {
     search: text('q').trim().slice(0, MAX_SEARCH_LENGTH),
     sort: Object.hasOwn(NODE_SORTS, sort) ? (sort as NodeSort) : 'id',
     descending: text('dir') === 'desc',
-    page: Number.isSafeInteger(page) && page >= 1 && page <= MAX_PAGE ? page : 1,
+    page: pageNumber(raw),
   };
+}
+
+/** `?page=N` of a paged table, 1 when absent or out of bounds. */
+function pageNumber(raw: Record<string, unknown>): number {
+  const page = typeof raw['page'] === 'string' ? Number.parseInt(raw['page'], 10) : Number.NaN;
+  return Number.isSafeInteger(page) && page >= 1 && page <= MAX_PAGE ? page : 1;
 }

@@ -162,9 +162,9 @@ describe('named policies by tenant: another tenant neither reads nor changes the
       // As an enrolment before this fix could leave it: tenant B's agent on the default tenant's policy.
       await knex('verifier_agents').update({ mb_policy_name: FLEET_MB_POLICY }).where({ agent_id: 'tenant-b-own-policy-agent' });
       const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
-      const seenByB = (await queries.policiesInUse('tenant-b')).map((use) => `${use.kind} ${use.name} ${use.agents}`);
+      const seenByB = (await queries.policiesInUse('tenant-b')).uses.map((use) => `${use.kind} ${use.name} ${use.agents}`);
       expect(seenByB).to.deep.equal(['runtime tenant-b-enrolment-policy 1']);
-      const seenByDefault = (await queries.policiesInUse('default')).map((use) => `${use.kind} ${use.name} ${use.agents}`);
+      const seenByDefault = (await queries.policiesInUse('default')).uses.map((use) => `${use.kind} ${use.name} ${use.agents}`);
       expect(seenByDefault).to.deep.equal([`runtime ${FLEET_RUNTIME_POLICY} 1`, `measured boot ${FLEET_MB_POLICY} 1`]);
     } finally {
       await knex.destroy();

@@ -37,6 +37,12 @@ const MAX_CONTEXT_CHARS = 4096;
  * database sends the contexts of the newest rounds only, up to as many characters.
  */
 export const DETAIL_CHARS_SHOWN = 100_000;
+/**
+ * Rounds whose failures are read at most, newest first: the database reads a round's failures whole
+ * to count them and find their event ids (a round keeps one per IMA line, and a node failing round
+ * after round with short contexts stayed within `DETAIL_CHARS_SHOWN` for all 500 of them).
+ */
+export const ROUNDS_DETAILED = 20;
 
 /**
  * The node's timeline from its last rounds and its audit stream: failures with their event ids and
@@ -74,31 +80,60 @@ export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: 
 /** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */
 async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
   const firstFailures = `(select f, n from jsonb_array_elements(failures) with ordinality as t(f, n) order by n limit ${FAILURES_SHOWN}) s`;
+  // The rows only: a round's failures are read (whole: a jsonb value is) by the levels below, for the rounds they detail.
   const recent = knex('verifier_attestation_history')
     .select('id', 'attempted_at', 'outcome', 'operational_state', 'failures')
-    // The characters of the contexts the round would send, as the database cuts them.
-    .select(knex.raw(`(select coalesce(sum(least(length((s.f -> 'context')::text), ?)), 0) from ${firstFailures}) as context_chars`, [MAX_CONTEXT_CHARS]))
     .where({ agent_id: node.agentId, tenant: node.tenant })
     .orderBy('id', 'desc')
     .limit(HISTORY_ROWS_SHOWN)
     .as('r');
-  const rounds = (await knex
+  // Whether a round has failures, without reading them: an empty array takes at most the bytes of the
+  // literal `[]` (5 stored, 8 in memory), one failure more. `newness`: 1 for the newest round with failures.
+  const hasFailures = `pg_column_size(failures) > pg_column_size('[]'::jsonb)`;
+  const numbered = knex
     .from(recent)
-    .select('attempted_at', 'outcome', 'operational_state', knex.raw('jsonb_array_length(failures) as failure_count'))
+    .select('*', knex.raw(`${hasFailures} as has_failures`), knex.raw(`count(*) filter (where ${hasFailures}) over (order by id desc rows between unbounded preceding and current row) as newness`))
+    .as('n');
+  // The characters of the contexts the newest rounds with failures would send, as the database cuts them.
+  const sized = knex
+    .from(numbered)
+    .select('*', knex.raw(`case when newness <= ? then (select coalesce(sum(least(length((s.f -> 'context')::text), ?)), 0) from ${firstFailures}) end as context_chars`, [ROUNDS_DETAILED, MAX_CONTEXT_CHARS]))
+    .as('c');
+  // Contexts and event ids of the newest rounds only, while those of the rounds after them are within the page's bound.
+  const detailed = knex
+    .from(sized)
+    .select('*', knex.raw(`newness <= ? and coalesce(sum(context_chars) over (order by id desc rows between unbounded preceding and 1 preceding), 0) < ? as detailed`, [ROUNDS_DETAILED, DETAIL_CHARS_SHOWN]))
+    .as('d');
+  const rounds = (await knex
+    .from(detailed)
     .select(
-      // Contexts of the newest rounds only, while those of the rounds after them are within the page's bound.
+      'attempted_at',
+      'outcome',
+      'operational_state',
+      'detailed',
+      'has_failures',
+      knex.raw('case when detailed then jsonb_array_length(failures) end as failure_count'),
       knex.raw(
-        `case when coalesce(sum(context_chars) over (order by id desc rows between unbounded preceding and 1 preceding), 0) < ? then
+        `case when detailed then
            (select coalesce(jsonb_agg(jsonb_build_object('event_id', s.f ->> 'event_id', 'context', left((s.f -> 'context')::text, ?), 'context_chars', length((s.f -> 'context')::text)) order by s.n), '[]'::jsonb)
             from ${firstFailures}) end as shown_failures`,
-        [DETAIL_CHARS_SHOWN, MAX_CONTEXT_CHARS],
+        [MAX_CONTEXT_CHARS],
       ),
       knex.raw(
-        `array(select d.e from (select f ->> 'event_id' as e, min(n) as first from jsonb_array_elements(failures) with ordinality as t(f, n) group by 1) d where d.e is not null order by d.first limit ?) as event_ids`,
+        `case when detailed then array(select d.e from (select f ->> 'event_id' as e, min(n) as first from jsonb_array_elements(failures) with ordinality as t(f, n) group by 1) d where d.e is not null order by d.first limit ?) end as event_ids`,
         [EVENT_IDS_SHOWN],
       ),
     )
-    .orderBy('id', 'desc')) as { attempted_at: Date; outcome: string; operational_state: number; failure_count: number; shown_failures: ShownFailure[] | null; event_ids: string[] }[];
+    .orderBy('id', 'desc')) as {
+    attempted_at: Date;
+    outcome: string;
+    operational_state: number;
+    detailed: boolean;
+    has_failures: boolean;
+    failure_count: number | null;
+    shown_failures: ShownFailure[] | null;
+    event_ids: string[] | null;
+  }[];
   const entries: TimelineEntry[] = [];
   // Oldest first, to see state changes and fold passes; `timeline` puts the newest first.
   let previousState: number | undefined;
@@ -117,14 +152,15 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
       }
       continue;
     }
+    const shown = round.detailed && round.shown_failures !== null ? round.shown_failures : undefined;
     entries.push({
       at,
       kind: 'fail',
       title: round.outcome === 'retry' ? 'no answer (retry)' : 'fail',
-      eventIds: round.event_ids,
-      detail: round.shown_failures === null ? '' : failureDetail(round.shown_failures, round.failure_count),
+      eventIds: shown === undefined ? [] : (round.event_ids ?? []),
+      detail: shown === undefined ? '' : failureDetail(shown, round.failure_count ?? 0),
       count: 1,
-      leftOut: round.shown_failures === null && round.failure_count > 0,
+      leftOut: shown === undefined && round.has_failures,
     });
   }
   return entries;

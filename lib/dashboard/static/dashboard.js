@@ -73,6 +73,12 @@
   // row again; a page whose stream was refused or given up stays unknown until it is reloaded.
   var tickMs = 2000;
   var silence;
+  // When the counts shown were read: the page's load, then each overview. The stream asks the next
+  // overview only once the last arrived (one read at a time for every tab and tenant, up to the
+  // database's 30 s statement bound each), so ticks may go on while the counts grow old: past the same
+  // bound as a silent stream they are unknown, not left as they were.
+  var countsReadAt = Date.now();
+  var countsTooOld = false;
   function expectTick() {
     clearTimeout(silence);
     silence = setTimeout(function () {
@@ -102,6 +108,12 @@
       var period = Number(event.data);
       if (period > 0) tickMs = period;
       expectTick();
+      var age = Date.now() - countsReadAt;
+      if (!countsTooOld && age > 10 * tickMs + 5000) {
+        countsTooOld = true;
+        markCountsUnknown();
+        setLive('unavailable', 'live: counts not read for ' + Math.round(age / 1000) + ' s, unknown');
+      }
     });
     source.addEventListener('error', function () {
       // A refused stream (503: no slot free) is not retried by the browser; a dropped one is. A page
@@ -123,6 +135,8 @@
     });
     source.addEventListener('overview', function (event) {
       var overview = JSON.parse(event.data);
+      countsReadAt = Date.now();
+      countsTooOld = false;
       var counts = {
         total: overview.total,
         PASS: overview.byStatus.PASS,

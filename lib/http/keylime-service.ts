@@ -40,6 +40,13 @@ export interface ServiceOptions {
   readonly apiVersions: ApiVersionPolicy;
   /** HTTPS settings; absent = plain HTTP (only the registrar's public port). */
   readonly tls?: ServiceTlsConfig;
+  /**
+   * Benchmarks only (`npm run bench -- push-http2`): with `tls`, offer HTTP/2 beside HTTP/1.1 on the
+   * same port (ALPN picks). Not for serving: it costs the verifier more CPU per push attestation than
+   * HTTP/1.1 (docs/push.md, "HTTP/2 measured"), and `maxHeaderBytes` and the headers and request
+   * timeouts bound HTTP/1.1 requests only.
+   */
+  readonly http2ForBench?: boolean;
   /** Largest request body in bytes (default 1 MiB, between 1 KiB and 256 MiB). Routes may lower or raise it. */
   readonly bodyLimit?: number;
   /**
@@ -100,8 +107,10 @@ export class KeylimeService {
     const timeouts = checkServerTimeouts(options.timeouts);
     const nodeServerOptions = { ...nodeServerTimeoutOptions(timeouts), ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }) };
     const https = options.tls === undefined ? undefined : { ...httpsServerOptions(options.tls), ...nodeServerOptions };
+    const transport = https === undefined ? { http: nodeServerOptions } : options.http2ForBench === true ? { http2: true, https: { ...https, allowHTTP1: true } } : { https };
     const app = Fastify({
-      ...(https === undefined ? { http: nodeServerOptions } : { https }),
+      // Fastify's overloads type one protocol per call; the instance is used as a FastifyInstance either way.
+      ...(transport as { https?: typeof https }),
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
       // Fastify's own two info lines per request (received, completed) would log every push attestation
       // and every evidence request twice at the services' default level; refusals and failures keep their

@@ -62,6 +62,11 @@ export function nodeServerTimeoutOptions(timeouts: ServerTimeouts): NodeServerTi
   };
 }
 
+/** Where `closeSilentConnections` keeps a connection's timer. */
+const SILENCE_TIMER = Symbol('silence timer');
+
+type TimedSocket = Socket & { [SILENCE_TIMER]?: NodeJS.Timeout };
+
 /** The part of a Node HTTP(S) server `closeSilentConnections` needs. */
 interface ConnectionEvents {
   on(event: 'connection' | 'secureConnection', listener: (socket: Socket) => void): unknown;
@@ -75,18 +80,16 @@ interface ConnectionEvents {
  * without this a client could hold connections open forever by sending nothing.
  */
 export function closeSilentConnections(server: ConnectionEvents, ms: number, secure: boolean): void {
-  const waiting = new WeakMap<Socket, NodeJS.Timeout>();
   server.on(secure ? 'secureConnection' : 'connection', (socket) => {
     const timer = setTimeout(() => socket.destroy(), ms);
     timer.unref();
-    waiting.set(socket, timer);
+    (socket as TimedSocket)[SILENCE_TIMER] = timer;
     socket.once('close', () => clearTimeout(timer));
   });
   server.on('request', (request) => {
-    const timer = waiting.get(request.socket);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      waiting.delete(request.socket);
-    }
+    // An HTTP/2 request's `socket` is a proxy of its session's socket, which reads and writes the
+    // socket's own properties: a timer kept on the socket is found from both protocols' requests.
+    const socket = request.socket as TimedSocket;
+    clearTimeout(socket[SILENCE_TIMER]);
   });
 }

@@ -5,13 +5,14 @@ import { dashboardBenchmark } from './dashboard-bench.js';
 import { evidenceBenchmark } from './evidence-bench.js';
 import { imaBenchmark } from './ima-bench.js';
 import { matchEstimateBenchmark } from './match-estimate-bench.js';
+import { pushHttp2Benchmark } from './push-http2-bench.js';
 import { roundBenchmark } from './round-bench.js';
 import { tpmBenchmark } from './tpm-bench.js';
 import { verdictWriteBenchmark } from './verdict-write-bench.js';
 import { verifierBenchmark } from './verifier-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark, verdictWriteBenchmark, matchEstimateBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark, verdictWriteBenchmark, matchEstimateBenchmark, pushHttp2Benchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -44,10 +44,10 @@ export const pushHttp2Benchmark: Benchmark = {
   name: 'push-http2',
   description: 'push routes over HTTP/1.1 keep-alive vs HTTP/2: verifier CPU per attestation',
   async run(args) {
-    const agents = option(args, '--agents', 200);
+    const agents = option(args, '--agents', 200, true);
     const interval = option(args, '--interval', 1);
     const seconds = option(args, '--seconds', 10);
-    const rounds = option(args, '--rounds', 3);
+    const rounds = option(args, '--rounds', 3, true);
     const warmup = option(args, '--warmup', 5);
     const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-http2-'));
     // Each server's V8 CPU profile, start-up and warm-ups included, written when it exits.
@@ -88,11 +88,13 @@ export const pushHttp2Benchmark: Benchmark = {
   },
 };
 
-function option(args: readonly string[], name: string, fallback: number): number {
+function option(args: readonly string[], name: string, fallback: number, whole = false): number {
   const at = args.indexOf(name);
   if (at === -1) return fallback;
   const value = Number(args[at + 1]);
-  if (!Number.isFinite(value) || value <= 0) throw new BenchmarkUsageError(`${name} must be a positive number, not ${args[at + 1]}`);
+  if (!Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
+    throw new BenchmarkUsageError(`${name} must be a positive ${whole ? 'whole ' : ''}number, not ${args[at + 1]}`);
+  }
   return value;
 }
 

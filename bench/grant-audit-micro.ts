@@ -6,28 +6,25 @@ import knexFactory from 'knex';
 import { AuditLog } from '../lib/audit/audit-log.js';
 import { loadOrCreateAuditKey } from '../lib/audit/audit-signing-key.js';
 import { BROKER_AUDIT_TABLES } from '../lib/audit/audit-tables.js';
-import { BrokerRepository, type AttestedClaim } from '../lib/broker/broker-repository.js';
+import { BrokerRepository, type AttestedClaim, type PendingClaim } from '../lib/broker/broker-repository.js';
 import { attestAuditEvent, releaseAuditEvent, type ReleasedTo } from '../lib/broker/grant-audit.js';
 import { createDatabase } from '../lib/db/database-factory.js';
 import { migrateLatest } from '../lib/db/migrate.js';
-import { inPgTransaction } from '../lib/db/pg-transaction.js';
 import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-cpu.js';
 
 /**
  * `node dist/bench/grant-audit-micro.js [ops] [rounds]` (defaults 1000, 4): the database side of the
  * broker's attestation and release records alone, on PostgreSQL, no HTTP, one operation at a time:
- * - `claim`: the session claim of `/attest` as one prepared statement, unrecorded (as before);
- * - `claim + node.attest`: the claim and its record in one transaction (`BrokerRepository.recorded`);
+ * - `claim`: the session claim of `/attest` as one prepared statement, unrecorded (as before the records);
+ * - `claim + node.attest`: a claim and its record, a batch of one of `BrokerRepository.claimAttestedSessions`
+ *   (four round trips: begin, lock the stream, claim and insert the record, commit);
+ * - `8 claim + node.attest in one batch`: eight claims of eight nodes in one transaction (`BrokerService`'s
+ *   group commit under load), figures per claim;
  * - `fetch facts`: the one statement a token fetch reads (the yardstick of a fetch's database work);
- * - `resource.release`: the record a release appends in its own transaction and the facts read again
- *   under its lock, in the statement that inserts the record (`BrokerRepository.recordRelease`: four
- *   round trips);
- * - `resource.release, facts read on their own`: the same with the facts read as a statement of its
- *   own after the insert (five round trips), as first written;
- * - `8 resource.release in one batch`: eight releases of eight nodes in one transaction
- *   (`BrokerRepository.recordReleases`, `ReleaseRecords`' group commit), figures per release;
- * - both records through knex's transaction and unprepared statements instead (`BrokerRepository.recorded`),
- *   as first written: what `recordedStatements` saves.
+ * - `resource.release`: a release's record and its facts read again under the stream's lock, in the
+ *   statement that inserts the record, a batch of one of `BrokerRepository.recordReleases` (four round trips);
+ * - `8 resource.release in one batch`: eight releases of eight nodes in one transaction (`ResourceRelease`'s
+ *   group commit under load), figures per release.
  * The variants alternate round by round in this one process, so all see the same load. Printed per
  * operation: this process's CPU (user + system, every thread), the PostgreSQL backends' CPU (10 ms
  * ticks, from `/proc`) and the wall time; then each variant's median over the rounds.
@@ -35,7 +32,7 @@ import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-
 const [opsText, roundsText] = process.argv.slice(2);
 const ops = Number(opsText ?? '1000');
 const rounds = Number(roundsText ?? '4');
-/** Releases in the batch variant. */
+/** Claims and releases in the batch variants. */
 const BATCH = 8;
 const DATABASE_URL = process.env['IRONLIME_BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -60,36 +57,26 @@ try {
   await plain.putResource({ path: path_, sealed: 'sealed', policy: { agents: [agentId, ...batchNodes], groups: [], allow_tokens: true } });
   const vector = { 'instance-identity': 2, configuration: 2, executables: 2, hardware: 2 } as const;
   const teePubkey = JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x'.repeat(43), y: 'y'.repeat(43), alg: 'ECDH-ES+A256KW' });
-  const claim = (): AttestedClaim => ({
-    id: randomBytes(16).toString('base64url'),
-    nonce: 'nonce',
-    expiresAt: Date.now() + 300_000,
-    attested: { agentId, teePubkey, at: Date.now(), akTpm: 'AK', vector },
-    sessionIssuedAt: Date.now(),
-    nodeDigest: 'digest',
-  });
   const token = `eyJ${'t'.repeat(900)}`;
+  const claim = (node = agentId): PendingClaim => {
+    const claimed: AttestedClaim = {
+      id: randomBytes(16).toString('base64url'),
+      nonce: 'nonce',
+      expiresAt: Date.now() + 300_000,
+      attested: { agentId: node, teePubkey, at: Date.now(), akTpm: 'AK', vector },
+      sessionIssuedAt: Date.now(),
+      nodeDigest: 'digest',
+    };
+    return { claim: claimed, event: attestAuditEvent({ agentId: node, sessionId: claimed.id, token, nodeDigest: 'digest', vector, teePubkey, at: Date.now() }) };
+  };
   const releasedTo: ReleasedTo = { agentId, via: 'token', credential: token, issuer: 'ironlime-broker', issuedAtMs: Date.now(), akTpm: 'AK', teePubkey, vectors: [{ source: 'token submodule cpu0', vector }] };
   const variants: Record<string, () => Promise<unknown>> = {
-    claim: () => plain.claimAttestedSession(claim()),
-    'claim + node.attest': () => {
-      const claimed = claim();
-      return audited.recordedStatements(
-        (rows) => rows.claimAttestedSession(claimed),
-        (outcome) => (outcome.claimed ? attestAuditEvent({ agentId, sessionId: claimed.id, token, nodeDigest: 'digest', vector, teePubkey, at: Date.now() }) : undefined),
-      );
-    },
-    'claim + node.attest, knex transaction': () => {
-      const claimed = claim();
-      return audited.recorded(
-        (rows) => rows.claimAttestedSession(claimed),
-        (outcome) => (outcome.claimed ? attestAuditEvent({ agentId, sessionId: claimed.id, token, nodeDigest: 'digest', vector, teePubkey, at: Date.now() }) : undefined),
-      );
-    },
+    claim: () => plain.claimAttestedSessions([claim()]),
+    'claim + node.attest': () => audited.claimAttestedSessions([claim()]),
+    [`${BATCH} claim + node.attest in one batch`]: () => audited.claimAttestedSessions(batchNodes.map((node) => claim(node))),
     'fetch facts': () => plain.tokenAccessFacts(path_, agentId),
-    'resource.release, knex transaction': () => audited.recorded(() => Promise.resolve(undefined), () => releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() })),
     'resource.release': () =>
-      audited.recordRelease(releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }), path_, agentId, () => undefined),
+      audited.recordReleases([{ event: releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }), path: path_, agentId, confirm: () => undefined }]),
     [`${BATCH} resource.release in one batch`]: () =>
       audited.recordReleases(
         batchNodes.map((node) => ({
@@ -99,11 +86,6 @@ try {
           confirm: () => undefined,
         })),
       ),
-    'resource.release, facts read on their own': () =>
-      inPgTransaction(database.knex, async (run) => {
-        await auditLog.appendThrough(run, releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }));
-        await new BrokerRepository(database.knex, true, undefined, run).tokenAccessFacts(path_, agentId);
-      }),
   };
   const results = new Map<string, number[][]>();
   console.log(`grant-audit-micro: ${ops} ops per variant per round, ${rounds} rounds; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);

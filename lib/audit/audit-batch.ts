@@ -34,49 +34,62 @@ returning stream, seq, hash`,
 
 const APPEND_STATEMENTS = new Map<AuditTables, { readonly lock: FixedStatement; readonly insert: FixedStatement }>();
 
-/** The records' insert, as the first CTEs of a statement: its one binding, the records as a JSON array. */
-function insertRecords(tables: AuditTables): string {
+/**
+ * The records' insert, as the first CTEs of a statement: its first binding, the records as a JSON
+ * array; `ctes` (with their own bindings) follow the records' input; `guard` (a condition over them)
+ * decides whether the records are inserted.
+ */
+function insertRecords(tables: AuditTables, ctes?: string, guard?: string): string {
   return `with input as (
   select * from jsonb_to_recordset(?::jsonb) as t(
     stream text, seq bigint, at text, actor text, action text, agent_id text, details text,
     prev_hash text, hash text, signature text, batch_path text)
-), inserted as (
+)${ctes === undefined ? '' : `, ${ctes}`}, inserted as (
   insert into ${tables.records} (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path)
-  select stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path from input
+  select stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path from input${guard === undefined ? '' : `\n  where ${guard}`}
 )`;
 }
 
-/** Moves each stream's head to its last inserted record. */
-function advanceHeads(tables: AuditTables): string {
+/** Moves each stream's head to its last inserted record (when `guard` holds). */
+function advanceHeads(tables: AuditTables, guard?: string): string {
   return `update ${tables.heads} h set seq = last.seq, hash = last.hash
 from (select distinct on (stream) stream, seq, hash from input order by stream, seq desc) last
-where h.stream = last.stream`;
+where h.stream = last.stream${guard === undefined ? '' : ` and (${guard})`}`;
 }
 
 /**
- * A read run in the statement that inserts a batch's records (`appendAuditEventsThenRead`): `sql` is a
- * select, its `?` bindings given with the records'. `name` (a few lowercase words) names the statement.
+ * What else runs in the statement that inserts a batch's records (`LockedAuditStreams.insertWith`):
+ * `ctes` (`name as (...)`, comma-separated; they may change rows), placed after the records' input;
+ * `guard`, a condition over them: the records are inserted and the heads moved only when it holds;
+ * `sql`, the statement's query. Their `?` bindings follow the records', in that order. Everything in
+ * it sees the database as it is once the heads are locked: its snapshot is taken after the statement
+ * that locked them returned. `name` (a few lowercase words) names the statement.
  */
-export interface AuditInsertRead {
+export interface AuditInsertWith {
   readonly name: string;
+  readonly ctes?: string;
+  readonly guard?: string;
   readonly sql: string;
 }
 
-/** The insert statement with `read` as its query, made once per log and read. */
-function insertThenRead(tables: AuditTables, read: AuditInsertRead): FixedStatement {
-  const reads = INSERT_THEN_READ.get(tables) ?? new Map<string, FixedStatement>();
-  INSERT_THEN_READ.set(tables, reads);
-  let statement = reads.get(read.name);
+/** The insert statement with `also`, made once per log and name. */
+function insertWith(tables: AuditTables, also: AuditInsertWith): FixedStatement {
+  const made = INSERT_WITH.get(tables) ?? new Map<string, FixedStatement>();
+  INSERT_WITH.set(tables, made);
+  let statement = made.get(also.name);
   if (statement === undefined) {
     const name = tables.heads.replace(/_heads$/, '');
     // Data-modifying CTEs run to completion whatever the query reads of them.
-    statement = fixedStatement(`${name}_insert_then_${read.name}`, `\n${insertRecords(tables)}, advanced as (\n${advanceHeads(tables)}\n)\n${read.sql}`);
-    reads.set(read.name, statement);
+    statement = fixedStatement(
+      `${name}_insert_with_${also.name}`,
+      `\n${insertRecords(tables, also.ctes, also.guard)}, advanced as (\n${advanceHeads(tables, also.guard)}\n)\n${also.sql}`,
+    );
+    made.set(also.name, statement);
   }
   return statement;
 }
 
-const INSERT_THEN_READ = new Map<AuditTables, Map<string, FixedStatement>>();
+const INSERT_WITH = new Map<AuditTables, Map<string, FixedStatement>>();
 
 /**
  * Appends `events` to the log in `tables` (the verifier's unless given) inside the caller's transaction, whose statements `run` runs (the round writer's, so a verdict and its
@@ -93,59 +106,50 @@ export async function appendAuditEvents(
   tables: AuditTables = VERIFIER_AUDIT_TABLES,
 ): Promise<AuditRecord[]> {
   if (events.length === 0) return [];
-  const records = await lockAndSeal(run, events, key, tables);
-  await run(appendStatements(tables).insert, [JSON.stringify(records.map(auditRecordRow))]);
-  return records;
+  return (await lockAuditStreams(run, events, key, tables)).insert(events);
 }
 
 /**
- * `appendAuditEvents` of at least one event, whose insert statement also answers `read` (its
- * `bindings` follow the records'): a read that must see the database as it is once the streams' heads
- * are locked, without a round trip of its own. Its snapshot is taken after the statement that locked
- * the heads returned, so a transaction that held a head (a revocation and its record) and committed
- * meanwhile is seen; the lock statement's own snapshot, taken before it waited, would miss it.
- * Resolves to `read`'s rows.
+ * The heads of a batch's streams, locked in the caller's transaction until it ends (`lockAuditStreams`).
+ * Its inserts chain their events after the heads as locked, so after a statement that did insert
+ * (its guard held) it is done with: the heads have moved.
  */
-export async function appendAuditEventsThenRead(
-  run: Statements,
-  events: readonly AuditEvent[],
-  key: AuditSigningKey,
-  tables: AuditTables,
-  read: AuditInsertRead,
-  bindings: readonly Binding[],
-): Promise<unknown[]> {
-  if (events.length === 0) throw new Error('appendAuditEventsThenRead needs at least one event');
-  const records = await lockAndSeal(run, events, key, tables);
-  return run(insertThenRead(tables, read), [JSON.stringify(records.map(auditRecordRow)), ...bindings]);
-}
+export class LockedAuditStreams {
+  constructor(
+    private readonly run: Statements,
+    private readonly heads: Heads,
+    private readonly key: AuditSigningKey,
+    private readonly tables: AuditTables,
+  ) {}
 
-/**
- * `appendAuditEvents` of the events `keep` keeps: the heads of every event's stream are locked first,
- * then `keep` reads what it must see as the database is once they are (its statements run after the
- * lock statement returned, so a transaction that held a head and committed meanwhile is seen) and
- * answers, event by event, whether to append it; the kept ones are chained, signed once and inserted.
- * Resolves to the kept events' records, in order.
- */
-export async function appendAuditEventsKept(
-  run: Statements,
-  events: readonly AuditEvent[],
-  key: AuditSigningKey,
-  tables: AuditTables,
-  keep: () => Promise<readonly boolean[]>,
-): Promise<AuditRecord[]> {
-  if (events.length === 0) return [];
-  const heads = await lockHeads(run, events, tables);
-  const kept = await keep();
-  const records = chainAndSeal(heads, events.filter((_, index) => kept[index] === true), key);
-  if (records.length > 0) {
-    await run(appendStatements(tables).insert, [JSON.stringify(records.map(auditRecordRow))]);
+  /** Inserts `events`' records, chained and signed once, and moves the heads; resolves to the records. */
+  async insert(events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+    const records = this.sealed(events);
+    if (records.length > 0) await this.run(appendStatements(this.tables).insert, [recordsJson(records)]);
+    return records;
   }
-  return records;
+
+  /**
+   * Inserts `events`' records (chained and signed once, whether or not `also`'s guard lets them in) in
+   * a statement that also runs `also` (`bindings` its own); resolves to `also.sql`'s rows.
+   */
+  async insertWith(events: readonly AuditEvent[], also: AuditInsertWith, bindings: readonly Binding[]): Promise<unknown[]> {
+    return this.run(insertWith(this.tables, also), [recordsJson(this.sealed(events)), ...bindings]);
+  }
+
+  private sealed(events: readonly AuditEvent[]): AuditRecord[] {
+    return chainAndSeal(new Map(this.heads), events, this.key);
+  }
 }
 
-/** Locks the heads of `events`' streams and chains and signs the events after them. */
-async function lockAndSeal(run: Statements, events: readonly AuditEvent[], key: AuditSigningKey, tables: AuditTables): Promise<AuditRecord[]> {
-  return chainAndSeal(await lockHeads(run, events, tables), events, key);
+/**
+ * Creates the heads of `events`' streams that are new and locks them all, in the caller's transaction
+ * (`run`): what to check with them locked is read by a later statement (`insertWith`), whose snapshot
+ * is taken after this one returned, so a transaction that held a head (a revocation and its record)
+ * and committed meanwhile is seen; this statement's own snapshot, taken before it waited, would miss it.
+ */
+export async function lockAuditStreams(run: Statements, events: readonly AuditEvent[], key: AuditSigningKey, tables: AuditTables): Promise<LockedAuditStreams> {
+  return new LockedAuditStreams(run, await lockHeads(run, events, tables), key, tables);
 }
 
 type Heads = Map<string, { seq: number; hash: string }>;
@@ -155,6 +159,10 @@ async function lockHeads(run: Statements, events: readonly AuditEvent[], tables:
   const streams = [...new Set(events.map((event) => event.stream))];
   const locked = (await run(appendStatements(tables).lock, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
   return new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
+}
+
+function recordsJson(records: readonly AuditRecord[]): string {
+  return JSON.stringify(records.map(auditRecordRow));
 }
 
 /** `events` chained after `heads` (moved on as they are) and sealed with one signature; none: none. */

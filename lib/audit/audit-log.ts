@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { statementsOn, type Binding, type Statements } from '../db/fixed-statement.js';
+import { statementsOn, type Statements } from '../db/fixed-statement.js';
 import type { AuditEvent, AuditRecord } from './audit-record.js';
-import { appendAuditEvents, appendAuditEventsKept, appendAuditEventsThenRead, type AuditInsertRead } from './audit-batch.js';
+import { appendAuditEvents, lockAuditStreams, type LockedAuditStreams } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
 
@@ -40,20 +40,11 @@ export class AuditLog {
   }
 
   /**
-   * `appendThrough` whose insert statement also answers `read` (`appendAuditEventsThenRead`): what the
-   * caller must check with the stream's head locked, read without a round trip of its own. Resolves to
-   * `read`'s rows; the caller's transaction commits the record or, refusing on them, rolls it back.
+   * Locks, through `run`, the heads of `events`' streams for a batch of checked acts and their records
+   * (`lockAuditStreams`): what they depend on is then read, and their records inserted, by one
+   * statement (`LockedAuditStreams.insertWith`).
    */
-  /**
-   * Appends through `run` those of `events` that `keep` keeps, `keep` reading with the heads of all
-   * their streams locked (`appendAuditEventsKept`): one lock, one signature and one insert for a batch
-   * of checked acts. Resolves to the kept events' records.
-   */
-  async appendKeptThrough(run: Statements, events: readonly AuditEvent[], keep: () => Promise<readonly boolean[]>): Promise<AuditRecord[]> {
-    return appendAuditEventsKept(run, events, this.key, this.tables, keep);
-  }
-
-  async appendThroughThenRead(run: Statements, event: AuditEvent, read: AuditInsertRead, bindings: readonly Binding[]): Promise<unknown[]> {
-    return appendAuditEventsThenRead(run, [event], this.key, this.tables, read, bindings);
+  lockThrough(run: Statements, events: readonly AuditEvent[]): Promise<LockedAuditStreams> {
+    return lockAuditStreams(run, events, this.key, this.tables);
   }
 }

@@ -63,7 +63,7 @@ const COMPILED_NODES_LIMIT = 10_000;
  * Compiled nodes by agent id with the stored digest they were compiled from: compiling a runtime policy
  * costs far more than a quote check, so a node is compiled once per change. An attest appraises against
  * the entry it finds and claims its session only if the row still has that digest
- * (`claimAttestedSession`); a changed record (another digest, written by any worker) is compiled afresh.
+ * (`claimAttestedSessions`); a changed record (another digest, written by any worker) is compiled afresh.
  */
 export class CompiledNodeCache {
   private readonly entries = new BoundedCache<string, CompiledNodeEntry>(COMPILED_NODES_LIMIT);

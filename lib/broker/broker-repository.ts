@@ -10,11 +10,12 @@ import { runFixedStatement, statementsOn, type Binding, type FixedStatement, typ
 import { inPgTransaction } from '../db/pg-transaction.js';
 import {
   BURN_SESSION,
-  CLAIM_ATTESTED,
+  CLAIM_ATTESTED_MANY,
+  CLAIM_ATTESTED_WITH_RECORDS,
   SESSION_ACCESS,
   TOKEN_ACCESS,
-  TOKEN_ACCESS_AFTER_RECORD,
   TOKEN_ACCESS_MANY,
+  TOKEN_ACCESS_WITH_RECORDS,
   type AccessColumns,
   type Column,
   type RevocationColumns,
@@ -58,7 +59,7 @@ export interface PendingRelease {
 /** What became of one release of `recordReleases`' batch: its record committed, or what its `confirm` threw. */
 export type ReleaseOutcome = 'recorded' | { readonly refused: unknown };
 
-/** An attested session to claim, and the facts the claim depends on: `BrokerRepository.claimAttestedSession`. */
+/** An attested session to claim, and the facts the claim depends on: `BrokerRepository.claimAttestedSessions`. */
 export interface AttestedClaim {
   readonly id: string;
   readonly nonce: string;
@@ -70,9 +71,16 @@ export interface AttestedClaim {
   readonly nodeDigest: string | null;
 }
 
-/** What `claimAttestedSession` found, read in the statement that claims. */
+/** A claim waiting for its transaction (`BrokerRepository.claimAttestedSessions`), with its `node.attest` record. */
+export interface PendingClaim {
+  readonly claim: AttestedClaim;
+  /** Appended, in the claim's transaction, only if the claim inserted its session. */
+  readonly event: AuditEvent;
+}
+
+/** What `claimAttestedSessions` found for a claim, read in the statement that claims. */
 export interface ClaimOutcome {
-  /** This call inserted the attested row. */
+  /** This claim inserted the attested row (and its record is stored with it). */
   readonly claimed: boolean;
   /** A row for the session existed before: it attested, or an attempt failed and burnt it. */
   readonly sessionUsed: boolean;
@@ -81,7 +89,7 @@ export interface ClaimOutcome {
   readonly nodeDigest: string | null | undefined;
 }
 
-/** A used RCAR session (its row is written by `/attest`: `claimAttestedSession` or `burnSession`). */
+/** A used RCAR session (its row is written by `/attest`: `claimAttestedSessions` or `burnSession`). */
 export interface BrokerSession {
   readonly id: string;
   readonly nonce: string;
@@ -128,8 +136,6 @@ export class BrokerRepository {
     private readonly prepared = false,
     /** Where the changes made through `recorded` are appended; none: they are applied unrecorded (tests of the rows alone). */
     private readonly audit?: AuditLog,
-    /** Runs the fixed statements instead of `knex` (`recordedStatements`' transaction): only those methods may then be used. */
-    private readonly statements?: Statements,
   ) {
     this.revocations = new RevocationStore(knex);
   }
@@ -157,101 +163,88 @@ export class BrokerRepository {
   }
 
   /**
-   * `recorded` for a change made of this class's fixed statements only (the session claim of every
-   * `/attest`), for the hot paths: on PostgreSQL the transaction is `inPgTransaction`'s, its
-   * statements and the record's prepared, without knex's transaction (with it and unprepared, about
-   * 1.5 times the CPU, the broker's and PostgreSQL's: `bench/grant-audit-micro.ts`); on PGlite it is `recorded`.
+   * Claims attested sessions, a batch of them in one transaction (`BrokerService`'s group commit), each
+   * with its `node.attest` record: the heads of the claims' nodes' streams are locked first, then one
+   * statement claims every session on the facts as they are once the heads are locked (its snapshot
+   * is taken after the lock statement returned, so a revocation or a node change that held a head and
+   * committed meanwhile is seen; one that commits later follows these records in the stream) and
+   * inserts the records, chained and signed once: four round trips (begin, lock, claim and insert,
+   * commit). Each claim is decided on its own conditions (`CLAIM_ATTESTED_MANY`'s, per
+   * claim); the records are inserted by that statement only when every claim inserted its session,
+   * else the claimed ones' records are inserted by one statement more. Resolves, claim by claim, to
+   * what it found, once the transaction committed. @throws when the transaction fails (a record cannot
+   * be stored): then no session of the batch is claimed. Without an audit log, the claims alone.
    */
-  async recordedStatements<T>(change: (rows: BrokerRepository) => Promise<T>, record: (result: T) => AuditEvent | undefined): Promise<T> {
+  async claimAttestedSessions(pending: readonly PendingClaim[]): Promise<ClaimOutcome[]> {
+    const claims = JSON.stringify(pending.map((one, i) => claimRow(i, one.claim)));
     const audit = this.audit;
-    if (audit === undefined || !this.prepared) {
-      return this.recorded(change, record);
+    if (audit === undefined) {
+      return claimOutcomes(pending.length, await this.rows(CLAIM_ATTESTED_MANY, [claims]));
     }
-    return inPgTransaction(this.knex, async (run) => {
-      const result = await change(new BrokerRepository(this.knex, true, undefined, run));
-      const event = record(result);
-      if (event !== undefined) {
-        await audit.appendThrough(run, event);
+    return this.inTransaction(async (run) => {
+      const events = pending.map((one) => one.event);
+      const streams = await audit.lockThrough(run, events);
+      const outcomes = claimOutcomes(pending.length, await streams.insertWith(events, CLAIM_ATTESTED_WITH_RECORDS, [claims]));
+      if (!outcomes.every((outcome) => outcome.claimed)) {
+        await streams.insert(events.filter((_, i) => outcomes[i]?.claimed === true));
       }
-      return result;
+      return outcomes;
     });
   }
 
   /**
-   * Appends `event` alone, in a transaction of its own, and resolves once it committed: the record of a
-   * resource released to `agentId`, which changes no row of its own, so the caller acts only once it
-   * is stored. The statement that inserts the record, its stream's head locked by the one before
-   * (until the commit), also reads the facts the release depends on (`tokenAccessFacts`), as the
-   * database is once the head is locked: a change appended to that stream (a revocation) either
-   * committed before, and is seen, or is appended after this record. `confirm` throws to refuse the
-   * release, the record rolled back. Four round trips: begin, lock, insert and read, commit. Without an
-   * audit log, `confirm` alone runs on `tokenAccessFacts`. @throws when the record cannot be stored,
-   * or what `confirm` throws.
-   */
-  async recordRelease(event: AuditEvent, path: ResourcePath, agentId: string, confirm: (facts: AccessFacts) => void): Promise<void> {
-    const audit = this.audit;
-    if (audit === undefined) {
-      confirm(await this.tokenAccessFacts(path, agentId));
-      return;
-    }
-    const appendAndConfirm = async (run: Statements): Promise<void> => {
-      const rows = await audit.appendThroughThenRead(run, event, TOKEN_ACCESS_AFTER_RECORD, tokenAccessBindings(path, agentId));
-      confirm(accessFactsOf(path, rows[0] as AccessColumns));
-    };
-    if (this.prepared) {
-      await inPgTransaction(this.knex, appendAndConfirm);
-    } else {
-      await this.knex.transaction((trx) => appendAndConfirm(statementsOn(trx, false)));
-    }
-  }
-
-  /**
-   * `recordRelease` for several releases in one transaction (`ReleaseRecords`' batches): the heads of
-   * their nodes' streams are locked, then one statement reads every release's facts as the database
-   * is once they are, each `confirm` decides on its own, and the records of those confirmed are
-   * appended with one signature and one insert. Five round trips for the batch. Resolves, release by
-   * release, to `recorded` once the transaction committed, or to what its `confirm` threw. @throws
-   * when the records cannot be stored: then none is.
+   * Records releases, a batch of them (`ResourceRelease`'s group commit; a release alone is a batch of
+   * one), each with its `resource.release` record, and resolves, release by release, to `recorded`
+   * once the transaction committed, or to what its `confirm` threw. The heads of their nodes' streams
+   * are locked, then one statement inserts the records (chained and signed once) and reads every
+   * release's facts as the database is once the heads are locked (its snapshot is taken after the lock
+   * statement returned, so a revocation that held a head and committed meanwhile is seen; one that
+   * commits later follows these records in the stream), and each `confirm` decides on its own: four
+   * round trips (begin, lock, insert and read, commit). When a `confirm` refuses, the transaction is
+   * rolled back and the others are recorded again in a new one, their facts read afresh. Without an
+   * audit log, `confirm` alone runs on the facts. @throws when the records cannot be stored: then none is.
    */
   async recordReleases(releases: readonly PendingRelease[]): Promise<ReleaseOutcome[]> {
     const outcomes: ReleaseOutcome[] = releases.map(() => 'recorded');
-    const confirmAll = (facts: readonly AccessFacts[]): boolean[] =>
-      releases.map((release, index) => {
+    const refused = (indices: readonly number[], rows: readonly unknown[]): number[] => {
+      const facts = accessFactsByIndex(releases, indices, rows);
+      return indices.filter((index, at) => {
         try {
-          release.confirm(facts[index] as AccessFacts);
-          return true;
-        } catch (refused) {
-          outcomes[index] = { refused };
+          (releases[index] as PendingRelease).confirm(facts[at] as AccessFacts);
           return false;
+        } catch (refusal) {
+          outcomes[index] = { refused: refusal };
+          return true;
         }
       });
+    };
     const audit = this.audit;
+    const all = releases.map((_, index) => index);
     if (audit === undefined) {
-      confirmAll(await this.manyAccessFacts(releases));
+      refused(all, await this.rows(TOKEN_ACCESS_MANY, [accessRequests(releases, all)]));
       return outcomes;
     }
-    const append = async (run: Statements): Promise<void> => {
-      const rows = new BrokerRepository(this.knex, this.prepared, undefined, run);
-      await audit.appendKeptThrough(
-        run,
-        releases.map((release) => release.event),
-        async () => confirmAll(await rows.manyAccessFacts(releases)),
-      );
-    };
-    if (this.prepared) {
-      await inPgTransaction(this.knex, append);
-    } else {
-      await this.knex.transaction((trx) => append(statementsOn(trx, false)));
+    for (let pending = all; pending.length > 0; ) {
+      const batch = pending;
+      const events = batch.map((index) => (releases[index] as PendingRelease).event);
+      const rejected = await this.inTransaction<readonly number[]>(async (run) => {
+        const streams = await audit.lockThrough(run, events);
+        const refusedNow = refused(batch, await streams.insertWith(events, TOKEN_ACCESS_WITH_RECORDS, [accessRequests(releases, batch)]));
+        // Their records were inserted with the others': all are rolled back, the others recorded again.
+        if (refusedNow.length > 0) throw new GroupRefusal(refusedNow);
+        return [];
+      }).catch((error: unknown) => {
+        if (error instanceof GroupRefusal) return error.indices;
+        throw error;
+      });
+      pending = rejected.length === 0 ? [] : batch.filter((index) => !rejected.includes(index));
     }
     return outcomes;
   }
 
-  /** `tokenAccessFacts` of each request, in order, in one statement. */
-  private async manyAccessFacts(requests: readonly { readonly path: ResourcePath; readonly agentId: string }[]): Promise<AccessFacts[]> {
-    const input = requests.map((request, i) => ({ i, ...request.path, agent_id: request.agentId }));
-    const rows = (await this.rows(TOKEN_ACCESS_MANY, [JSON.stringify(input)])) as (AccessColumns & { i: number })[];
-    const byIndex = new Map(rows.map((row) => [Number(row.i), row]));
-    return requests.map((request, i) => accessFactsOf(request.path, byIndex.get(i) as AccessColumns));
+  /** `work` in one transaction: `inPgTransaction`'s on PostgreSQL with prepared statements, knex's otherwise (PGlite). */
+  private inTransaction<T>(work: (run: Statements) => Promise<T>): Promise<T> {
+    return this.prepared ? inPgTransaction(this.knex, work) : this.knex.transaction((trx) => work(statementsOn(trx, false)));
   }
 
   /**
@@ -350,29 +343,6 @@ export class BrokerRepository {
     return (await this.knex('broker_resources').where({ ...path }).delete().returning('tag')).length > 0;
   }
 
-  /**
-   * Claims a session as attested by `claim.attested.agentId`, in one statement, and only while what the
-   * appraisal assumed holds: the session has no row yet (the id is the primary key and the insert is
-   * `on conflict do nothing`, so across every worker at most one claim of a session succeeds), the node
-   * is known with the stored digest it was appraised against, and its revocation does not refuse a
-   * session begun at `sessionIssuedAt`. The outcome carries the facts the statement read, so a caller
-   * that did not claim knows why.
-   */
-  async claimAttestedSession(claim: AttestedClaim): Promise<ClaimOutcome> {
-    const agentId = claim.attested.agentId;
-    const vectorText = claim.attested.vector === null ? null : JSON.stringify(claim.attested.vector);
-    const row = await this.firstRow<{ used_id: string | null; node_id: string | null; node_digest: string | null; claimed: Column } & RevocationColumns>(
-      CLAIM_ATTESTED,
-      [claim.id, agentId, agentId, claim.id, claim.nonce, TEE_TPM, claim.expiresAt, agentId, claim.attested.teePubkey, claim.attested.at, claim.attested.akTpm, vectorText, claim.nodeDigest, claim.sessionIssuedAt],
-    );
-    return {
-      claimed: Number(row.claimed) === 1,
-      sessionUsed: row.used_id !== null,
-      revocation: revocationOf(row),
-      nodeDigest: row.node_id === null ? undefined : row.node_digest,
-    };
-  }
-
   /** A bearer token's resource request: the resource, the node's revocation, groups and AK, in one statement. */
   async tokenAccessFacts(path: ResourcePath, agentId: string): Promise<AccessFacts> {
     const row = await this.firstRow<AccessColumns>(TOKEN_ACCESS, tokenAccessBindings(path, agentId));
@@ -388,7 +358,7 @@ export class BrokerRepository {
   /**
    * Burns a session after a failed attempt: inserts its row, with no node, unless one exists (the id is
    * the primary key, so across every worker sharing the database at most one claim of a session
-   * succeeds; an attested claim is `claimAttestedSession`).
+   * succeeds; an attested claim is `claimAttestedSessions`).
    */
   async burnSession(session: { id: string; nonce: string; expiresAt: number }): Promise<void> {
     await this.rows(BURN_SESSION, [session.id, session.nonce, TEE_TPM, session.expiresAt]);
@@ -404,12 +374,63 @@ export class BrokerRepository {
   }
 
   private rows(statement: FixedStatement, bindings: readonly Binding[]): Promise<unknown[]> {
-    return this.statements !== undefined ? this.statements(statement, bindings) : runFixedStatement(this.knex, this.prepared, statement, bindings);
+    return runFixedStatement(this.knex, this.prepared, statement, bindings);
   }
 }
 
 function tokenAccessBindings(path: ResourcePath, agentId: string): Binding[] {
   return [path.repository, path.type, path.tag, agentId, agentId];
+}
+
+/** The `TOKEN_ACCESS_MANY` binding of the releases at `indices`: `i` is the index. */
+function accessRequests(releases: readonly PendingRelease[], indices: readonly number[]): string {
+  return JSON.stringify(indices.map((i) => ({ i, ...(releases[i] as PendingRelease).path, agent_id: (releases[i] as PendingRelease).agentId })));
+}
+
+/** The facts of the releases at `indices`, in that order, from `TOKEN_ACCESS_MANY`'s rows. */
+function accessFactsByIndex(releases: readonly PendingRelease[], indices: readonly number[], rows: readonly unknown[]): AccessFacts[] {
+  const byIndex = new Map((rows as (AccessColumns & { i: number })[]).map((row) => [Number(row.i), row]));
+  return indices.map((i) => {
+    const row = byIndex.get(i);
+    if (row === undefined) throw new Error(`no facts read for release ${i} of the batch`);
+    return accessFactsOf((releases[i] as PendingRelease).path, row);
+  });
+}
+
+/** Rolls back a batch of releases some of which were refused (`recordReleases`): the releases at `indices`. */
+class GroupRefusal extends Error {
+  constructor(readonly indices: readonly number[]) {
+    super(`${indices.length} release(s) of the batch refused`);
+  }
+}
+
+/** A claim as a row of `CLAIM_ATTESTED_MANY`'s binding. */
+function claimRow(i: number, claim: AttestedClaim): Record<string, Binding> {
+  return {
+    i,
+    id: claim.id,
+    nonce: claim.nonce,
+    tee: TEE_TPM,
+    expires_at: claim.expiresAt,
+    agent_id: claim.attested.agentId,
+    tee_pubkey: claim.attested.teePubkey,
+    attested_at: claim.attested.at,
+    ak_tpm: claim.attested.akTpm,
+    trust_vector: claim.attested.vector === null ? null : JSON.stringify(claim.attested.vector),
+    node_digest: claim.nodeDigest,
+    session_issued_at: claim.sessionIssuedAt,
+  };
+}
+
+/** Each claim's outcome, in order, from the claim statement's rows (one per claim, by `i`). */
+function claimOutcomes(count: number, rows: readonly unknown[]): ClaimOutcome[] {
+  type Row = { i: number; used_id: string | null; node_id: string | null; node_digest: string | null; claimed: Column } & RevocationColumns;
+  const byIndex = new Map((rows as Row[]).map((row) => [Number(row.i), row]));
+  return Array.from({ length: count }, (_, i) => {
+    const row = byIndex.get(i);
+    if (row === undefined) throw new Error(`no outcome read for claim ${i} of the batch`);
+    return { claimed: Number(row.claimed) === 1, sessionUsed: row.used_id !== null, revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
+  });
 }
 
 function sessionOf(row: SessionColumns | undefined): BrokerSession | undefined {

@@ -5,8 +5,9 @@ import { bytesEqual } from '../bytes/bytes-equal.js';
 import { auditedList, brokerAuditEvent, IN_PROCESS_ACTOR } from './broker-audit.js';
 import { attestAuditEvent, resourceName } from './grant-audit.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
-import type { BrokerRepository } from './broker-repository.js';
+import type { BrokerRepository, ClaimOutcome, PendingClaim } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
+import { GroupCommit } from './group-commit.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { KbsError } from './kbs-errors.js';
 import { KBS_PROTOCOL_VERSION, REPORT_DATA_HASH, reportDataOf, TEE_TPM, type ResourcePath, type RuntimeData } from './kbs-wire.js';
@@ -38,6 +39,9 @@ export interface BrokerServiceOptions {
 
 const ALREADY_ATTESTED = 'this session has already attested';
 
+/** The most session claims one transaction makes. */
+export const MAX_CLAIM_BATCH = 64;
+
 /** Session rows are deleted this long after their cookie expired. */
 export const SESSION_SWEEP_GRACE_MS = 10 * 60_000;
 
@@ -57,6 +61,8 @@ export class BrokerService {
   private readonly mbMemo = new MeasuredBootMemo();
   private readonly teeKeys = new TeeKeyCache();
   private readonly usedSessions = new UsedSessions();
+  /** The session claims and their records by group commit (`BrokerRepository.claimAttestedSessions`). */
+  private readonly claims: GroupCommit<PendingClaim, ClaimOutcome>;
   private readonly now: () => number;
   private readonly release: ResourceRelease;
   /** Revoking and reinstating nodes (admin routes, verifiers' signed messages, the provisioning tie-in). */
@@ -64,6 +70,8 @@ export class BrokerService {
 
   constructor(private readonly options: BrokerServiceOptions) {
     this.now = options.now ?? Date.now;
+    // A session's claims never share a batch: the later one then finds the earlier one's row.
+    this.claims = new GroupCommit((batch) => options.repository.claimAttestedSessions(batch), MAX_CLAIM_BATCH, (pending) => pending.claim.id);
     this.release = new ResourceRelease({ ...options, teeKeys: this.teeKeys, now: this.now });
     this.revocations = new BrokerRevocations(options.repository, options.log, this.now);
   }
@@ -94,13 +102,18 @@ export class BrokerService {
    * do nothing`, so of any number of attempts on one session, in any number of workers, at most one
    * inserts and only an inserting, passing attempt gets a token. The attested row is inserted by one
    * statement that also reads, at that instant, whether the session was used, the node's revocation and
-   * its stored policy digest, and inserts only if they allow it (`claimAttestedSession`): the
+   * its stored policy digest, and inserts only if they allow it (`claimAttestedSessions`): the
    * appraisal uses the node as compiled here, and a node changed since (any worker) is compiled afresh
    * and appraised again. Rows outlive the cookie (swept only after `SESSION_SWEEP_GRACE_MS`), so an
    * expired cookie is refused by its time first. A session this worker knows to be used
    * (`UsedSessions`) is refused before the appraisal, and no second row is attempted for it.
-   * The claim and its `node.attest` audit record (`attestAuditEvent`) commit in one transaction: an
-   * attestation the log cannot take is refused (500), its session burnt and no token handed out.
+   * The claim and its `node.attest` audit record (`attestAuditEvent`) commit in one transaction, which
+   * takes the node's stream lock before the claiming statement reads: a revocation or a node change
+   * committed while the claim waited for it is seen and refuses, one committed after follows the
+   * record in the stream. Claims are made by group commit (`GroupCommit`, `MAX_CLAIM_BATCH`): a claim
+   * arriving while a claims transaction runs waits for the next, which takes every claim queued by then
+   * (never two of one session), each decided on its own conditions. An attestation the log cannot take,
+   * or whose batch's transaction fails, is refused (500), its session burnt and no token handed out.
    */
   async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence, additionalEvidence: string): Promise<string> {
     const session = requireSession(this.options.cookies, cookie, this.now(), 'AttestationError');
@@ -157,18 +170,17 @@ export class BrokerService {
         now: Math.floor(nowMs / 1000),
       });
       const digest = entry.digest;
-      const outcome = await this.options.repository.recordedStatements(
-        (rows) =>
-          rows.claimAttestedSession({
-            id: session.id,
-            nonce: session.nonce,
-            expiresAt: session.expiresAt,
-            attested: { agentId, teePubkey, at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
-            sessionIssuedAt: session.issuedAt,
-            nodeDigest: digest,
-          }),
-        (claim) => (claim.claimed ? attestAuditEvent({ agentId, sessionId: session.id, token, nodeDigest: digest, vector: appraisal.vector, teePubkey, at: nowMs }) : undefined),
-      );
+      const outcome = await this.claims.submit({
+        claim: {
+          id: session.id,
+          nonce: session.nonce,
+          expiresAt: session.expiresAt,
+          attested: { agentId, teePubkey, at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
+          sessionIssuedAt: session.issuedAt,
+          nodeDigest: digest,
+        },
+        event: attestAuditEvent({ agentId, sessionId: session.id, token, nodeDigest: digest, vector: appraisal.vector, teePubkey, at: nowMs }),
+      });
       if (outcome.claimed || outcome.sessionUsed) {
         this.usedSessions.remember(session.id);
       }

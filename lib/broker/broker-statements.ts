@@ -1,4 +1,4 @@
-import type { AuditInsertRead } from '../audit/audit-batch.js';
+import type { AuditInsertWith } from '../audit/audit-batch.js';
 import { fixedStatement } from '../db/fixed-statement.js';
 
 /**
@@ -37,26 +37,54 @@ export interface AccessColumns extends RevocationColumns {
 const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at, s.ak_tpm as session_ak_tpm, s.trust_vector';
 const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
 
-// The facts are read from the statement's snapshot, before its insert: `used_id` is a row that existed
-// before. The insert happens only for a known node whose stored digest is the one appraised against and
-// whose revocation does not refuse a session begun at the given time (`revocationRefusal`, milliseconds:
-// refused while in force, or when reinstated at or after the session began).
-export const CLAIM_ATTESTED = fixedStatement('broker_claim_attested', `with facts as (
-  select s.id as used_id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
-  from (select 1) as one
-  left join broker_sessions s on s.id = ?
-  left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?
+/**
+ * The claims of attested sessions (`BrokerRepository.claimAttestedSessions`), as CTEs: `claims`, its
+ * one binding a JSON array of `{ i, id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at,
+ * ak_tpm, trust_vector, node_digest, session_issued_at }`, one for each session (no two of one);
+ * `claim_facts`, read from the statement's snapshot, before its insert (`used_id` is a row that existed
+ * before); `claimed`, the ids inserted: a session is inserted only for a known node whose stored digest
+ * is the one appraised against and whose revocation does not refuse a session begun at
+ * `session_issued_at` (`revocationRefusal`, milliseconds: refused while in force, or when reinstated at
+ * or after the session began), and only if it has no row (`on conflict do nothing`).
+ */
+const CLAIM_CTES = `claims as (
+  select * from jsonb_to_recordset(?::jsonb) as q(
+    i int, id text, nonce text, tee text, expires_at bigint, agent_id text, tee_pubkey text,
+    attested_at bigint, ak_tpm text, trust_vector text, node_digest text, session_issued_at bigint)
+), claim_facts as (
+  select c.*, s.id as used_id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as stored_digest
+  from claims c
+  left join broker_sessions s on s.id = c.id
+  left join broker_revocations v on v.agent_id = c.agent_id
+  left join broker_nodes n on n.agent_id = c.agent_id
 ), claimed as (
   insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm, trust_vector)
-  select ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::bigint, ?::text, ?::text from facts
-  where facts.node_id is not null and facts.node_digest is not distinct from ?::text
-    and (facts.revoked_at is null or (facts.reinstated_at is not null and facts.reinstated_at < ?::bigint))
+  select id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm, trust_vector from claim_facts f
+  where f.node_id is not null and f.stored_digest is not distinct from f.node_digest
+    and (f.revoked_at is null or (f.reinstated_at is not null and f.reinstated_at < f.session_issued_at))
   on conflict (id) do nothing
   returning id
-)
-select facts.used_id, facts.revoked_at, facts.reinstated_at, facts.node_id, facts.node_digest, (select count(*) from claimed) as claimed
-from facts`);
+)`;
+
+/** Each claim's facts and whether it inserted its session, by `i`. */
+const CLAIM_RESULTS = `select f.i, f.used_id, f.revoked_at, f.reinstated_at, f.node_id, f.stored_digest as node_digest,
+  (select count(*) from claimed c where c.id = f.id) as claimed
+from claim_facts f`;
+
+/** The claims alone (a repository without an audit log). */
+export const CLAIM_ATTESTED_MANY = fixedStatement('broker_claim_attested_many', `with ${CLAIM_CTES}\n${CLAIM_RESULTS}`);
+
+/**
+ * The claims in the statement that inserts their `node.attest` records (`LockedAuditStreams.insertWith`),
+ * the records inserted only when every claim of the batch inserted its session (else none is, and the
+ * claimed ones' records follow in a statement of their own).
+ */
+export const CLAIM_ATTESTED_WITH_RECORDS: AuditInsertWith = {
+  name: 'claims',
+  ctes: CLAIM_CTES,
+  guard: '(select count(*) from claimed) = (select count(*) from claims)',
+  sql: CLAIM_RESULTS,
+};
 
 const TOKEN_ACCESS_SQL = `select ${ACCESS_COLUMNS}
   from (select 1) as one
@@ -70,14 +98,16 @@ export const TOKEN_ACCESS = fixedStatement('broker_token_access', TOKEN_ACCESS_S
  * `TOKEN_ACCESS` for many requests at once (a batch of releases, `BrokerRepository.recordReleases`):
  * its one binding a JSON array of `{ i, repository, type, tag, agent_id }`, a row for each, by `i`.
  */
-export const TOKEN_ACCESS_MANY = fixedStatement('broker_token_access_many', `select q.i, ${ACCESS_COLUMNS}
+const TOKEN_ACCESS_MANY_SQL = `select q.i, ${ACCESS_COLUMNS}
   from jsonb_to_recordset(?::jsonb) as q(i int, repository text, type text, tag text, agent_id text)
   left join broker_resources r on r.repository = q.repository and r.type = q.type and r.tag = q.tag
   left join broker_revocations v on v.agent_id = q.agent_id
-  left join broker_nodes n on n.agent_id = q.agent_id`);
+  left join broker_nodes n on n.agent_id = q.agent_id`;
 
-/** `TOKEN_ACCESS` as the query of the statement that inserts a release's record (`AuditLog.appendThroughThenRead`). */
-export const TOKEN_ACCESS_AFTER_RECORD: AuditInsertRead = { name: 'token_access', sql: TOKEN_ACCESS_SQL };
+export const TOKEN_ACCESS_MANY = fixedStatement('broker_token_access_many', TOKEN_ACCESS_MANY_SQL);
+
+/** `TOKEN_ACCESS_MANY` as the query of the statement that inserts the releases' records (`LockedAuditStreams.insertWith`). */
+export const TOKEN_ACCESS_WITH_RECORDS: AuditInsertWith = { name: 'token_access_many', sql: TOKEN_ACCESS_MANY_SQL };
 
 export const SESSION_ACCESS = fixedStatement('broker_session_access', `select ${SESSION_COLUMNS}, ${ACCESS_COLUMNS}
   from (select 1) as one

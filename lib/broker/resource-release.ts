@@ -1,8 +1,8 @@
-import type { AccessFacts, BrokerRepository, StoredResource } from './broker-repository.js';
+import type { AccessFacts, BrokerRepository, PendingRelease, ReleaseOutcome, StoredResource } from './broker-repository.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { releaseAuditEvent, type ReleasedTo } from './grant-audit.js';
+import { GroupCommit } from './group-commit.js';
 import { KbsError } from './kbs-errors.js';
-import { ReleaseRecords } from './release-records.js';
 import type { ResourcePath } from './kbs-wire.js';
 import { encryptResource, type ResourceJwe } from './resource-jwe.js';
 import { decideResourceAccess, type AppraisedVector } from './resource-policy.js';
@@ -33,6 +33,9 @@ export interface ResourceReleaseOptions {
   readonly now: () => number;
 }
 
+/** The most releases one transaction records. */
+export const MAX_RELEASE_BATCH = 64;
+
 /** Who asks and what the broker read about it (`ResourceRelease.requester`). */
 interface Requester extends ReleasedTo {
   readonly teeKey: TeePublicKey;
@@ -47,11 +50,11 @@ interface Requester extends ReleasedTo {
  * refusal is a `KbsError`; a database fault propagates and the request fails closed (500).
  */
 export class ResourceRelease {
-  /** The releases' records, written in batches under load. */
-  private readonly records: ReleaseRecords;
+  /** The releases' records by group commit (`BrokerRepository.recordReleases`): a release alone is a batch of one. */
+  private readonly records: GroupCommit<PendingRelease, ReleaseOutcome>;
 
   constructor(private readonly options: ResourceReleaseOptions) {
-    this.records = new ReleaseRecords(options.repository);
+    this.records = new GroupCommit((batch) => options.repository.recordReleases(batch), MAX_RELEASE_BATCH);
   }
 
   /**
@@ -65,7 +68,7 @@ export class ResourceRelease {
    * the release's `resource.release` record is appended to the audit log and, under its stream's lock,
    * everything before is checked again on the facts as they are then, in one transaction that commits
    * before the resource is wrapped: a release the log cannot take fails (500) and the secret is not sent.
-   * Releases that arrive while one is being recorded share the next transaction (`ReleaseRecords`).
+   * Releases that arrive while one is being recorded share the next transaction (`GroupCommit`).
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);
@@ -86,7 +89,7 @@ export class ResourceRelease {
     // the node since the first read (or while the verifier was asked, which may take up to its client's
     // timeout), a deletion of the resource or a narrower policy refuse; a revocation appended later
     // follows this release in the node's stream. The resource sent is the one read then.
-    await this.records.record({
+    const outcome = await this.records.submit({
       event: releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }),
       path,
       agentId: requester.agentId,
@@ -94,6 +97,7 @@ export class ResourceRelease {
         released = this.allowed(requester, facts);
       },
     });
+    if (outcome !== 'recorded') throw outcome.refused;
     return encryptResource(this.options.vault.open(path, released.sealed), requester.teeKey);
   }
 

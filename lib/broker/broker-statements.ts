@@ -34,6 +34,17 @@ export interface AccessColumns extends RevocationColumns {
   ak_tpm: string | null;
 }
 
+/**
+ * A left join of a JSON array's rows (`jsonb_to_recordset`) to a table by its key, `from` naming the
+ * table and the condition: one index lookup per row. A plain join is planned for the 100 rows the
+ * planner assumes such a function returns, by hashing the whole table: a scan of every session row
+ * per batch. `offset 0` keeps the lateral subquery from being flattened into that join.
+ */
+function byKey(columns: string, from: string): string {
+  const alias = from.split(' ')[1] as string;
+  return `left join lateral (select ${columns} from ${from} offset 0) ${alias} on true`;
+}
+
 const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at, s.ak_tpm as session_ak_tpm, s.trust_vector';
 const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
 
@@ -54,9 +65,9 @@ const CLAIM_CTES = `claims as (
 ), claim_facts as (
   select c.*, s.id as used_id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as stored_digest
   from claims c
-  left join broker_sessions s on s.id = c.id
-  left join broker_revocations v on v.agent_id = c.agent_id
-  left join broker_nodes n on n.agent_id = c.agent_id
+  ${byKey('s.id', 'broker_sessions s where s.id = c.id')}
+  ${byKey('v.revoked_at, v.reinstated_at', 'broker_revocations v where v.agent_id = c.agent_id')}
+  ${byKey('n.agent_id, n.digest', 'broker_nodes n where n.agent_id = c.agent_id')}
 ), claimed as (
   insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm, trust_vector)
   select id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm, trust_vector from claim_facts f
@@ -100,9 +111,9 @@ export const TOKEN_ACCESS = fixedStatement('broker_token_access', TOKEN_ACCESS_S
  */
 const TOKEN_ACCESS_MANY_SQL = `select q.i, ${ACCESS_COLUMNS}
   from jsonb_to_recordset(?::jsonb) as q(i int, repository text, type text, tag text, agent_id text)
-  left join broker_resources r on r.repository = q.repository and r.type = q.type and r.tag = q.tag
-  left join broker_revocations v on v.agent_id = q.agent_id
-  left join broker_nodes n on n.agent_id = q.agent_id`;
+  ${byKey('r.sealed, r.policy', 'broker_resources r where r.repository = q.repository and r.type = q.type and r.tag = q.tag')}
+  ${byKey('v.revoked_at, v.reinstated_at', 'broker_revocations v where v.agent_id = q.agent_id')}
+  ${byKey('n.groups, n.ak_tpm', 'broker_nodes n where n.agent_id = q.agent_id')}`;
 
 export const TOKEN_ACCESS_MANY = fixedStatement('broker_token_access_many', TOKEN_ACCESS_MANY_SQL);
 

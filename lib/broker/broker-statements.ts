@@ -56,7 +56,9 @@ const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.gro
  * before); `claimed`, the ids inserted: a session is inserted only for a known node whose stored digest
  * is the one appraised against and whose revocation does not refuse a session begun at
  * `session_issued_at` (`revocationRefusal`, milliseconds: refused while in force, or when reinstated at
- * or after the session began), and only if it has no row (`on conflict do nothing`).
+ * or after the session began), and only if it has no row (`on conflict do nothing`). Inserted in id
+ * order: two workers' batches claiming the same sessions (their one client's, sent to both) then wait
+ * on each other's rows in one order, never crosswise (a deadlock would fail every claim of both).
  */
 const CLAIM_CTES = `claims as (
   select * from jsonb_to_recordset(?::jsonb) as q(
@@ -73,6 +75,7 @@ const CLAIM_CTES = `claims as (
   select id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm, trust_vector from claim_facts f
   where f.node_id is not null and f.stored_digest is not distinct from f.node_digest
     and (f.revoked_at is null or (f.reinstated_at is not null and f.reinstated_at < f.session_issued_at))
+  order by f.id
   on conflict (id) do nothing
   returning id
 )`;

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
+import { clientCertificateRefusal } from '../http/client-certificate-refusal.js';
 import { ForbiddenError } from '../http/http-errors.js';
 import { TokenRefused, verifyApiToken } from './api-token.js';
 import { principalAllows, principalName, type Permission, type Principal } from './roles.js';
@@ -96,7 +97,7 @@ export async function authenticateRequest(
     principal = { kind: 'certificate', subject: certificateSubject(certificate) };
   } else {
     const token = presentedToken(request, source);
-    if (token === undefined) throw new ForbiddenError('client certificate required');
+    if (token === undefined) throw clientCertificateRefusal(request);
     principal = await checkToken(token, tokens);
   }
   if (!principalAllows(principal, permission)) {

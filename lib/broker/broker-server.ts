@@ -10,7 +10,7 @@ import { migrateLatest } from '../db/migrate.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService } from '../http/keylime-service.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
-import { loadOrCreateServiceTls } from '../pki/service-tls.js';
+import { DATA_DIR_CA_ORIGIN, loadOrCreateServiceTls } from '../pki/service-tls.js';
 import { buildBrokerConfig, type BrokerConfig } from './broker-config.js';
 import { loadOrCreateBrokerKeys } from './broker-keys.js';
 import { BrokerRepository } from './broker-repository.js';
@@ -97,7 +97,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     apiVersions: versions,
     bodyLimit: config.bodyLimit,
     logger: log,
-    tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' },
+    tls: { cert: tls.cert, key: tls.key, ca: tls.ca, clientCaOrigin: DATA_DIR_CA_ORIGIN, requestClientCert: true, requireClientCert: 'routes' },
     // Room for a bearer token at its limit beside the other headers, so one over it is refused as a token (broker-routes.ts).
     maxHeaderBytes: BROKER_MAX_HEADER_BYTES,
   });

@@ -2,7 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 import { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { validityProblem, type CertificateValidity } from '../pki/certificate-validity.js';
-import { ForbiddenError } from './http-errors.js';
+import { clientCertificateRefusal } from './client-certificate-refusal.js';
 
 /** A certificate a connection presented at its handshake, with its validity read once. */
 interface HandshakeCertificate {
@@ -51,12 +51,12 @@ export function verifiedClientCertificate(request: FastifyRequest): PeerCertific
  * on a TLS connection whose certificate is no longer valid now (`verifiedClientCertificate`), which a
  * new handshake with it would not have let in. Answered 403 rather than by closing the connection: a
  * pull verifier whose own certificate expired then fails its agents at once (`no_quote`, the reason
- * naming the missing certificate) instead of after its retries as unreachable; failed either way. A
+ * naming the expired certificate) instead of after its retries as unreachable; failed either way. A
  * request that did not come over TLS (`inject` in tests) is let through.
- * @throws ForbiddenError (403)
+ * @throws ForbiddenError (403) "client certificate expired"
  */
 export function refuseLapsedClientCertificate(request: FastifyRequest): void {
   if (request.raw.socket instanceof TLSSocket && verifiedClientCertificate(request) === undefined) {
-    throw new ForbiddenError('client certificate required');
+    throw clientCertificateRefusal(request);
   }
 }

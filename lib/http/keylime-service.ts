@@ -6,6 +6,7 @@ import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installBeforeBodyChecks } from './before-body-checks.js';
 import { refuseLapsedClientCertificate } from './client-certificate.js';
+import { DEFAULT_CLIENT_CA_ORIGIN, rememberClientCaOrigin } from './client-certificate-refusal.js';
 import { installErrorHandlers, notFoundError } from './error-envelope.js';
 import { parseRequestBody } from './json-guard.js';
 import { clientErrorReply, frameworkErrorReply } from './malformed-requests.js';
@@ -149,6 +150,9 @@ export class KeylimeService {
       app.addHook('onResponse', async (request, reply) => {
         request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       });
+    }
+    if (options.tls?.requestClientCert === true) {
+      rememberClientCaOrigin(app.server as unknown as HttpsServer, options.tls.clientCaOrigin ?? DEFAULT_CLIENT_CA_ORIGIN);
     }
     if (options.tls?.requireClientCert === 'all') {
       // The handshake checked the certificate; a kept-alive connection outlives its expiry.

@@ -5,6 +5,7 @@ import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
 import { refusedUnread, type CrossSiteBodyConfig } from './before-body-checks.js';
 import type { BodyBudget } from './body-budget.js';
 import { verifiedClientCertificate } from './client-certificate.js';
+import { clientCertificateRefusal } from './client-certificate-refusal.js';
 import { isCrossOriginWrite } from './cross-origin.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
 import { validateFast, type FastDto } from './fast-path-checks.js';
@@ -49,7 +50,7 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
   readonly versioned?: boolean;
   readonly minVersion?: string;
   readonly maxVersion?: string;
-  /** Requires a client certificate verified against the service's CA; else 403 "client certificate required". */
+  /** Requires a client certificate verified against the service's CA; else 403 saying why (`clientCertificateRefusal`). */
   readonly admin?: boolean;
   readonly params?: RouteDto<P>;
   readonly query?: RouteDto<Q>;
@@ -242,7 +243,7 @@ async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | un
   if (adminAccess !== undefined) {
     await adminAccess(request, certificate);
   } else if (certificate === undefined) {
-    throw new ForbiddenError('client certificate required');
+    throw clientCertificateRefusal(request);
   }
 }
 

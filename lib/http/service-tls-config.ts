@@ -16,6 +16,11 @@ export interface ServiceTlsConfig {
   readonly key: string;
   /** PEM of the CA(s) client certificates must chain to. */
   readonly ca: string;
+  /**
+   * Where `ca` comes from, as an operator would change it (e.g. "the ca/cacert.crt of its --data-dir"),
+   * named in the 403 to a client certificate it did not issue; default "its tls.ca".
+   */
+  readonly clientCaOrigin?: string;
   readonly requestClientCert: boolean;
   readonly requireClientCert: 'all' | 'routes';
 }

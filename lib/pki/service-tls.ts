@@ -47,6 +47,9 @@ export interface ServiceTlsOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Where a service's CA comes from, as its 403 to a client certificate of another CA names it. */
+export const DATA_DIR_CA_ORIGIN = 'the ca/cacert.crt of its --data-dir';
+
 /** The CA folder of a data dir. */
 export function caDirOf(dataDir: string): string {
   return path.join(dataDir, 'ca');

@@ -8,7 +8,7 @@ import { migrateLatest } from '../db/migrate.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
-import { loadOrCreateServiceTls } from '../pki/service-tls.js';
+import { DATA_DIR_CA_ORIGIN, loadOrCreateServiceTls } from '../pki/service-tls.js';
 import { EkTrust } from './ek-trust.js';
 import { RegistrarAgentRepository } from './registrar-agent-repository.js';
 import { buildRegistrarConfig, type RegistrarConfig } from './registrar-config.js';
@@ -93,7 +93,7 @@ export async function startRegistrar(
     const secure = createService({
       ...common,
       // spec §0.3: the handshake succeeds without a client certificate; admin routes then demand one.
-      tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' },
+      tls: { cert: tls.cert, key: tls.key, ca: tls.ca, clientCaOrigin: DATA_DIR_CA_ORIGIN, requestClientCert: true, requireClientCert: 'routes' },
     });
     const services: KeylimeService[] = [plain, secure];
     for (const service of services) {

@@ -15,7 +15,7 @@ import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
 import { RenewableTls } from '../pki/renewable-tls.js';
-import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
+import { DATA_DIR_CA_ORIGIN, loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { BootLogMemo } from '../attestation/boot-log-memo.js';
 import { PolicyCache } from './policy-cache.js';
@@ -220,7 +220,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       adminAccess: access.admit,
       ...(inProcess
         ? { insecureAdminForTests: true }
-        : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
+        : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, clientCaOrigin: DATA_DIR_CA_ORIGIN, requestClientCert: true, requireClientCert: 'routes' as const } }),
     });
     registerVerifierRoutes(service, container);
     registerTokenRoutes(service, access.revocations);

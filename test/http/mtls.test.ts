@@ -89,17 +89,25 @@ describe('http: mTLS over real sockets', () => {
       expect(error).to.deep.include({ code: 'ERR_REMOTE_HTTP_STATUS', httpStatus: 403, status: 'client certificate required', results: {} });
     });
 
-    it('answers 403 on an admin route for a client certificate from another CA', async () => {
+    it('answers 403 on an admin route for a client certificate from another CA, saying it is not from the CA it trusts', async () => {
       const f = tlsFixture();
       const error = await attempt(url, '/v2.6/agents', { ca: f.ca.certPem, cert: f.foreignClient.certPem, key: f.foreignClient.keyPem });
       expect(error).to.be.instanceOf(KeylimeHttpError);
-      expect((error as KeylimeHttpError).httpStatus).to.equal(403);
+      expect(error).to.deep.include({ httpStatus: 403, status: 'client certificate not issued by the CA this service trusts (its tls.ca)', results: {} });
     });
 
-    it('answers 403 for a certificate of the right CA without clientAuth (a server certificate)', async () => {
+    it('answers 403 for a certificate of the right CA without clientAuth (a server certificate), saying so', async () => {
       const f = tlsFixture();
       const error = await attempt(url, '/v2.6/agents', { ca: f.ca.certPem, cert: f.server.certPem, key: f.server.keyPem });
       expect((error as KeylimeHttpError).httpStatus).to.equal(403);
+      expect((error as KeylimeHttpError).status).to.match(/^client certificate not for client authentication: one with the clientAuth usage from the CA this service trusts is needed \(its tls\.ca\)$/);
+    });
+
+    it('answers 403 "client certificate expired" for one of the CA that had expired at the handshake', async () => {
+      const f = tlsFixture();
+      const expired = clientCertificateEnding(f.ca, -120_000);
+      const error = await attempt(url, '/v2.6/agents', { ca: f.ca.certPem, cert: expired.certPem, key: expired.keyPem });
+      expect(error).to.deep.include({ httpStatus: 403, status: 'client certificate expired' });
     });
 
     it('refuses a client certificate that expired since its kept-alive connection was opened (403 on that connection)', async () => {
@@ -113,7 +121,7 @@ describe('http: mTLS over real sockets', () => {
         const after = await getOn(agent, `${url}/v2.6/agents`);
         expect(after.reusedSocket, 'the same connection').to.equal(true);
         expect(after.status).to.equal(403);
-        expect(after.body).to.include('client certificate required');
+        expect(after.body).to.include('client certificate expired');
       } finally {
         agent.destroy();
       }
@@ -175,7 +183,7 @@ describe('http: mTLS over real sockets', () => {
         const after = await getOn(agent, `${url}/version`);
         expect(after.reusedSocket, 'the same connection').to.equal(true);
         expect(after.status).to.equal(403);
-        expect(after.body).to.include('client certificate required');
+        expect(after.body).to.include('client certificate expired');
       } finally {
         agent.destroy();
       }

@@ -176,10 +176,11 @@ describe('registrar refusals', function () {
         expect((await admin.show(knownId)).agent_id).to.equal(knownId);
       });
 
-      it('refuses admin routes with a client certificate from another CA', async function () {
+      it('refuses admin routes with a client certificate from another CA, saying so and where its CA comes from', async function () {
         const tls = { ca: registrar.caCert, cert: foreignClientTls.cert, key: foreignClientTls.key };
-        expectRefused(await rawRequest(registrar.tlsUrl, 'DELETE', `/v2.6/agents/${knownId}`, undefined, tls), 403, 'client certificate required');
-        expectRefused(await rawRequest(registrar.tlsUrl, 'GET', '/v2.6/agents', undefined, tls), 403, 'client certificate required');
+        const foreign = 'client certificate not issued by the CA this service trusts (the ca/cacert.crt of its --data-dir)';
+        expectRefused(await rawRequest(registrar.tlsUrl, 'DELETE', `/v2.6/agents/${knownId}`, undefined, tls), 403, foreign);
+        expectRefused(await rawRequest(registrar.tlsUrl, 'GET', '/v2.6/agents', undefined, tls), 403, foreign);
         expect((await admin.show(knownId)).agent_id).to.equal(knownId);
       });
 

@@ -11,6 +11,7 @@ import { FakeAgent } from '../attestation/fake-agent.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { rawRequest } from '../registrar/helpers/registrar-fixture.js';
+import { tlsFixture } from '../http/tls-fixture.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 
@@ -300,6 +301,10 @@ describe('verifier over TLS', function () {
     const anonymous = await rawRequest(verifier.url, 'GET', '/v2.6/agents', undefined, { ca: verifier.caCert });
     expect(anonymous.status).to.equal(403);
     expect(anonymous.body.status).to.equal('client certificate required');
+    const foreign = tlsFixture().foreignClient;
+    const refused = await rawRequest(verifier.url, 'GET', '/v2.6/agents', undefined, { ca: verifier.caCert, cert: foreign.certPem, key: foreign.keyPem });
+    expect(refused.status).to.equal(403);
+    expect(refused.body.status).to.equal('client certificate not issued by the CA this service trusts (the ca/cacert.crt of its --data-dir)');
     const admin = await rawRequest(verifier.url, 'GET', '/v2.6/agents', undefined, { ca: verifier.caCert, cert: tenant.cert, key: tenant.key });
     expect(admin.status).to.equal(200);
     expect(admin.body.results).to.deep.equal({ uuids: [] });

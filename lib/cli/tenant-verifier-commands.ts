@@ -226,13 +226,32 @@ async function verifyOrStop(client: TenantClient, options: AddOptions, k: Buffer
   return false;
 }
 
+/**
+ * The text of `--runtime-policy` or `--allowlist`. As Keylime's tenant, `--runtime-policy` takes JSON
+ * only (a runtime policy or a DSSE envelope); a flat allowlist there is refused naming `--allowlist`,
+ * where it was read as one line by line ("allowlist line 1") under the JSON option's name.
+ */
+async function readPolicyText(options: AddOptions): Promise<string | undefined> {
+  if (options.allowlist !== undefined) return readText(options.allowlist, '--allowlist');
+  if (options.runtimePolicy === undefined) return undefined;
+  const text = await readText(options.runtimePolicy, '--runtime-policy');
+  // JSON as `loadRuntimePolicy` tells it: the first non-blank character is `{`.
+  if (!/^\s*\{/.test(text)) {
+    throw new InvalidParameterValue(
+      '--runtime-policy',
+      `${options.runtimePolicy} is not JSON (a Keylime runtime policy, or a DSSE envelope of one); give a flat allowlist ("<digest> <path>" lines) with --allowlist`,
+    );
+  }
+  return text;
+}
+
 async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {
   if (options.runtimePolicy !== undefined && options.allowlist !== undefined) {
     throw new InvalidParameterValue('--runtime-policy/--allowlist', 'give at most one of them');
   }
-  const policyFile = options.runtimePolicy ?? options.allowlist;
+  const runtimePolicy = await readPolicyText(options);
   const policies: EnrolmentPolicies = {
-    ...(policyFile === undefined ? {} : { runtimePolicy: await readText(policyFile, '--runtime-policy') }),
+    ...(runtimePolicy === undefined ? {} : { runtimePolicy }),
     ...(options.excludelist === undefined ? {} : { excludeList: await readText(options.excludelist, '--excludelist') }),
     ...(options.runtimePolicyName === undefined ? {} : { runtimePolicyName: options.runtimePolicyName }),
     ...(options.runtimePolicyKey === undefined ? {} : { runtimePolicyKey: await readText(options.runtimePolicyKey, '--runtime-policy-key') }),

@@ -261,6 +261,27 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     expect(requests).to.deep.equal([]);
   });
 
+  it('add --runtime-policy of a flat allowlist is refused as not JSON, naming --allowlist, before any request (it was read as one, "allowlist line 1")', async function () {
+    const flat = path.join(dir, 'flat-allowlist.txt');
+    writeFileSync(flat, `${'ab'.repeat(32)}  /usr/bin/true\n`);
+    const run = await tenant('add', '--runtime-policy', flat);
+    expect([run.code, run.stderr]).to.deep.equal([
+      2,
+      `ironlime: --runtime-policy: ${flat} is not JSON (a Keylime runtime policy, or a DSSE envelope of one); give a flat allowlist ("<digest> <path>" lines) with --allowlist\n`,
+    ]);
+    const notPolicy = path.join(dir, 'not-a-policy.txt');
+    writeFileSync(notPolicy, 'hello\n');
+    expect((await tenant('add', '--runtime-policy', notPolicy)).stderr).to.include(`--runtime-policy: ${notPolicy} is not JSON`);
+    expect(requests).to.deep.equal([]);
+  });
+
+  it('add --allowlist names --allowlist when its file cannot be read', async function () {
+    const missing = path.join(dir, 'no-such-allowlist');
+    const run = await tenant('add', '--allowlist', missing);
+    expect([run.code, run.stderr]).to.deep.equal([2, `ironlime: --allowlist: cannot read ${missing}: ENOENT\n`]);
+    expect(requests).to.deep.equal([]);
+  });
+
   it('allowlist add refuses --excludelist beside a signed policy, before any request (it answered "give the key" with the key given)', async function () {
     const signed = path.join(dir, 'signed.json');
     const key = path.join(dir, 'policy-key.pub');

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { readConfiguredFile } from '../config/read-config-file.js';
+import { readConfiguredCaFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { InvalidConfig, InvalidParameterValue } from '../../interfaces/errors.js';
@@ -85,7 +85,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
   const nk = await loadOrCreateNodeKey(config.dataDir);
   const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile, (message) => log.warn(message));
-  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredCaFile(config.registrarCaFile, 'agent.registrarCaFile');
   const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
 

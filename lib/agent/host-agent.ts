@@ -12,7 +12,7 @@ import { hostProofKey } from '../identity/host-secret-proof.js';
 import type { AgentConfig } from './agent-config.js';
 import { ensureDataDir, loadOrCreateAgentServerTls, loadOrCreateAgentUuid, loadTrustedClientCa } from './agent-files.js';
 import { agentHostId } from './agent-host-id.js';
-import { readConfiguredFile } from '../config/read-config-file.js';
+import { readConfiguredCaFile } from '../config/read-config-file.js';
 import { contactAddress, type StartAgentOptions } from './agent-server.js';
 import { createHostAgentService } from './agent-service.js';
 import { registerHost } from './host-enrolment.js';
@@ -44,7 +44,7 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
   const hostId = agentHostId(config.hostId);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
   const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile, (message) => log.warn(message));
-  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredCaFile(config.registrarCaFile, 'agent.registrarCaFile');
   const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
   const registeredMarker = path.join(config.dataDir, HOST_SECRET_REGISTERED_FILE);

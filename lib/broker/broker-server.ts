@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { mkdir } from 'node:fs/promises';
+import { InvalidConfig } from '../../interfaces/errors.js';
 import { readConfiguredFile, readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
@@ -11,6 +12,7 @@ import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version
 import { createService } from '../http/keylime-service.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
 import { DATA_DIR_CA_ORIGIN, loadOrCreateServiceTls } from '../pki/service-tls.js';
+import { tlsFileProblem } from '../pki/tls-file-contents.js';
 import { buildBrokerConfig, type BrokerConfig } from './broker-config.js';
 import { loadOrCreateBrokerKeys } from './broker-keys.js';
 import { BrokerRepository } from './broker-repository.js';
@@ -170,6 +172,9 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   }
 }
 
+/** The broker setting naming each of the TLS files of its verifier client. */
+const TLS_FILE_FIELDS = { ca: 'verifierCa', cert: 'verifierCert', key: 'verifierKey' } as const;
+
 /** The good-standing check against `verifierUrl` with the configured CA and client certificate (`cert`, read already), if any. */
 async function verifierStanding(config: Readonly<BrokerConfig>, cert: string | undefined): Promise<StandingCheck | undefined> {
   if (config.verifierUrl === undefined) {
@@ -179,5 +184,14 @@ async function verifierStanding(config: Readonly<BrokerConfig>, cert: string | u
     value === undefined ? Promise.resolve(undefined) : read(value, `broker.${field}`);
   const [ca, key] = await Promise.all([file(config.verifierCa, 'verifierCa'), file(config.verifierKey, 'verifierKey', readConfiguredPrivateFile)]);
   const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new InvalidConfig(cert === undefined ? 'broker.verifierCert' : 'broker.verifierKey', `is needed with ${cert === undefined ? 'broker.verifierKey' : 'broker.verifierCert'}: the client certificate and its key go together`);
+  }
+  // Checked at start, naming the setting: a key of another certificate was an OpenSSL stack trace.
+  const problem = tlsFileProblem(tls);
+  if (problem !== undefined) {
+    const field = TLS_FILE_FIELDS[problem.file];
+    throw new InvalidConfig(`broker.${field}`, `${config[field] as string} ${problem.detail}`);
+  }
   return new VerifierStanding(new VerifierClient({ baseUrl: config.verifierUrl, tls }));
 }

@@ -4,9 +4,12 @@ import { MAX_PEM_FILE_BYTES } from '../files/regular-file.js';
 import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
 import { TEE_KEY_KINDS, type TeeKeyKind } from '../kbs-client/tee-key-pair.js';
 import type { KbsMode } from '../kbs-client/kbs-client.js';
+import type { ServiceUnreachableError } from '../http/client-errors.js';
+import { tlsFailureKind } from '../http/keylime-transport-errors.js';
 import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 import { DEFAULT_QUOTED_PCRS, TpmEvidenceProvider } from '../kbs-client/tpm-evidence-provider.js';
 import { PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
+import { tlsFileProblem } from '../pki/tls-file-contents.js';
 import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
 import type { Tpm } from '../tpm-access/tpm-port.js';
 import type { CommandRegistrar } from './cli-context.js';
@@ -103,7 +106,7 @@ async function getResource(
     setExitCode(EXIT_VALID);
   } catch (error) {
     if (!(error instanceof KbsRefusedError)) {
-      throw error;
+      throw brokerCaHint(error, options, pems) ?? error;
     }
     // The URL and status too: a proxy's 502 or a redirect carries no KBS type or detail.
     if (isJudgement(error.remoteHttpStatus)) {
@@ -116,6 +119,19 @@ async function getResource(
   } finally {
     await built.close();
   }
+}
+
+/**
+ * A broker (or issuer) certificate that does not verify with the CA given, or with the system roots when
+ * none was, as one line naming the CA option to give, as the tenant names its `--ca`; else undefined.
+ */
+function brokerCaHint(error: unknown, options: GetResourceOptions, pems: { readonly ca: string | undefined; readonly issuerCa: string | undefined }): InvalidParameterValue | undefined {
+  if (tlsFailureKind(error) !== 'server-certificate') return undefined;
+  const url = (error as ServiceUnreachableError).url;
+  const issuer = options.issuerUrl !== undefined && url.startsWith(options.issuerUrl.replace(/\/$/, '')) && pems.issuerCa !== undefined;
+  const option = issuer ? '--issuer-ca' : '--ca';
+  const against = (issuer ? pems.issuerCa : pems.ca) === undefined ? 'the system roots (no --ca given)' : `the CA of ${option}`;
+  return new InvalidParameterValue(option, `the broker's certificate does not verify with ${against}: give the broker's CA, its <data-dir>/ca/cacert.crt (${(error as Error).message})`, { cause: error });
 }
 
 /**
@@ -141,9 +157,18 @@ function refuseIgnoredIssuerOptions(options: GetResourceOptions): void {
   }
 }
 
-/** A CA option's PEM text: a regular file of at most `MAX_PEM_FILE_BYTES` (a FIFO held the command for ever). @throws InvalidParameterValue naming the option */
+/**
+ * A CA option's PEM text: a regular file of at most `MAX_PEM_FILE_BYTES` (a FIFO held the command for
+ * ever) holding a certificate. One holding none (a key, an empty file) was skipped by the TLS context
+ * for the system roots, so the broker's own certificate failed as "self-signed certificate in
+ * certificate chain". @throws InvalidParameterValue naming the option
+ */
 async function readCaOption(file: string | undefined, option: string): Promise<string | undefined> {
-  return file === undefined ? undefined : (await readOptionFile(file, option, { maxBytes: MAX_PEM_FILE_BYTES, pipes: false })).toString('utf8');
+  if (file === undefined) return undefined;
+  const pem = (await readOptionFile(file, option, { maxBytes: MAX_PEM_FILE_BYTES, pipes: false })).toString('utf8');
+  const problem = tlsFileProblem({ ca: pem });
+  if (problem !== undefined) throw new InvalidParameterValue(option, `${file} ${problem.detail}`);
+  return pem;
 }
 
 function pcrList(text: string): number[] {

@@ -1,5 +1,6 @@
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFile, readRegularFileSync } from '../files/regular-file.js';
+import { pemCertificates } from '../pki/pem-certificate.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
 
 /** Largest JSON config file read: a config is a few KiB; a longer file is not one. */
@@ -17,6 +18,20 @@ export async function readConfiguredFile(file: string, field: string): Promise<s
   } catch (error) {
     throw asInvalidConfig(field, error);
   }
+}
+
+/**
+ * As `readConfiguredFile`, for a CA: refused at start naming the setting when it holds no PEM
+ * certificate, or anything beside its certificates (a key, an empty file): a TLS context skips what is
+ * not a certificate and falls back to the system roots, so every handshake would fail, as "self-signed
+ * certificate in certificate chain", round after round.
+ */
+export async function readConfiguredCaFile(file: string, field: string): Promise<string> {
+  const pem = await readConfiguredFile(file, field);
+  if (pemCertificates(pem, { textOutsideBlocks: true }) === undefined) {
+    throw new InvalidConfig(field, `${file} holds no PEM certificate`);
+  }
+  return pem;
 }
 
 /**

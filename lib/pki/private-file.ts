@@ -8,6 +8,12 @@ const MAX_PRIVATE_KEY_BYTES = 1024 * 1024;
 /** Permission bits of group and others: none may be set on a file holding a private key. */
 const GROUP_OTHER_BITS = 0o077;
 
+/** A PEM private key block of any kind (PKCS#8, encrypted, RSA, EC, OpenSSH). */
+const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** The refusal of a file its group or others may use. */
+class ExposedPrivateFile extends PkiError {}
+
 /**
  * The text of a private key file, or undefined when it does not exist. Like ssh, refuses a file that
  * its group or others may read or write (whoever could read it holds the key, and nobody should be
@@ -46,6 +52,12 @@ export async function readRequiredPrivate(file: string, how: RequiredPrivateFile
   try {
     text = await readPrivateIfExists(file);
   } catch (cause) {
+    if (cause instanceof ExposedPrivateFile) {
+      // A file holding no PEM private key exposes none: its text goes to the caller's check of what it
+      // holds, which names the option (a certificate given as the key was "holds a private key ... chmod 600").
+      const unchecked = await readRegularFile(file, { setting: file, maxBytes: MAX_PRIVATE_KEY_BYTES }).then((bytes) => bytes.toString('utf8'), () => undefined);
+      if (unchecked !== undefined && !PEM_PRIVATE_KEY.test(unchecked)) return unchecked;
+    }
     if (how.refusalAsError !== true) throw cause;
     throw new how.error(how.label, cause instanceof Error ? cause.message : String(cause), { cause });
   }
@@ -83,6 +95,6 @@ function checkPrivate(file: string, info: Stats): void {
   }
   if ((info.mode & GROUP_OTHER_BITS) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
-    throw new PkiError(`${file} holds a private key but its permissions ${mode} let group or others use it; run chmod 600 on it (and replace the key if others may have read it)`);
+    throw new ExposedPrivateFile(`${file} holds a private key but its permissions ${mode} let group or others use it; run chmod 600 on it (and replace the key if others may have read it)`);
   }
 }

@@ -8,7 +8,7 @@ import { createDatabase, type Database } from '../db/database-factory.js';
 import { DATABASE } from '../db/database-token.js';
 import { DatabaseClock } from '../db/database-clock.js';
 import { migrateLatest } from '../db/migrate.js';
-import { readConfiguredFile } from '../config/read-config-file.js';
+import { readConfiguredCaFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { RepeatedTexts } from '../http/repeated-member-json.js';
@@ -155,7 +155,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       webhooks: config.revocationWebhooks ?? [],
       ...(config.revocationWebhookCa === undefined
         ? {}
-        : { webhookCa: await readConfiguredFile(config.revocationWebhookCa, 'verifier.revocationWebhookCa') }),
+        : { webhookCa: await readConfiguredCaFile(config.revocationWebhookCa, 'verifier.revocationWebhookCa') }),
       agentTls: clientTls,
       outbox: { knex: database.knex },
       log,

@@ -84,8 +84,9 @@ describe('private key files named in configuration: refused when group or others
   });
 
   it("the broker's verifierKey: refused at 0644 naming the file, before the broker starts", async function () {
+    // A real key: a file holding none exposes nothing, and is refused for what it holds instead.
     const keyFile = path.join(temp.path, 'verifier-client-key.pem');
-    await writeFile(keyFile, PEM);
+    await writeFile(keyFile, tlsFixture().client.keyPem);
     await chmod(keyFile, 0o644);
     const starting = startBroker({ dataDir: path.join(temp.path, 'broker'), port: 0, verifierUrl: 'https://127.0.0.1:1', verifierKey: keyFile });
     expect((await rejectionOf(starting, PkiError)).message).to.equal(exposedAt0644(keyFile));

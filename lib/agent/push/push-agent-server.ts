@@ -4,8 +4,7 @@ import type { Tpm } from '../../tpm-access/tpm-port.js';
 import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from '../agent-config.js';
 import { registerAndActivate } from '../agent-enrolment.js';
 import { prepareAgentNode } from '../agent-node.js';
-import { readConfiguredFile } from '../../config/read-config-file.js';
-import { pemCertificates } from '../../pki/pem-certificate.js';
+import { readConfiguredCaFile } from '../../config/read-config-file.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
@@ -75,8 +74,8 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
   const log = options.logger ?? pino({ level: 'silent' });
   await ensureDataDir(config.dataDir);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
-  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
-  const verifierCa = verifierCaFile === undefined ? undefined : await readVerifierCa(verifierCaFile);
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredCaFile(config.registrarCaFile, 'agent.registrarCaFile');
+  const verifierCa = verifierCaFile === undefined ? undefined : await readConfiguredCaFile(verifierCaFile, 'agent.verifierCaFile');
   const cleanups: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) {
@@ -129,17 +128,4 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     await closeAll();
     throw error;
   }
-}
-
-/**
- * The verifier's CA from `--verifier-ca`, refused at start (naming the setting) when it cannot be read
- * or holds no PEM certificate: every TLS handshake with the verifier would fail, round after round.
- */
-async function readVerifierCa(file: string): Promise<string> {
-  const pem = await readConfiguredFile(file, 'agent.verifierCaFile');
-  // Every block a certificate: a TLS context trusts them all, so one that is not would be read as garbage.
-  if (pemCertificates(pem, { textOutsideBlocks: true }) === undefined) {
-    throw new InvalidConfig('agent.verifierCaFile', `${file} holds no PEM certificate`);
-  }
-  return pem;
 }

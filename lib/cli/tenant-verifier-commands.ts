@@ -2,9 +2,10 @@ import { createPrivateKey } from 'node:crypto';
 import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
-import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
+import { checkEnrolmentPolicies, type EnrolmentPolicies } from '../tenant/enrolment-request.js';
 import type { StatusVerdict } from '../attestation/operator-decision.js';
 import { EnrolledWithoutBootstrapKey, type AddAgentOptions, type TenantClient } from '../tenant/tenant-client.js';
+import { coverageWarnings, maskOfTpmPolicy } from './attestation-coverage.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_PENDING, EXIT_VALID } from './exit-codes.js';
 import { messageOf } from '../verifier/error-message.js';
@@ -78,7 +79,9 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     .action((options: ConnectionOptions & { uuid: string; staleAfter?: number }) =>
       withTenant(options, async (client) => {
         const { status, verdict } = await client.judgeStatus(options.uuid, options.staleAfter === undefined ? {} : { staleAfterSeconds: options.staleAfter });
-        printJson({ ...status, ...verdictJson(verdict) });
+        const mask = maskOfTpmPolicy((status as { tpm_policy?: unknown }).tpm_policy);
+        const warnings = mask === undefined ? [] : coverageWarnings(mask);
+        printJson({ ...status, ...verdictJson(verdict), ...(warnings.length === 0 ? {} : { warnings }) });
         context.setExitCode(exitCodeOf(verdict));
       }),
     );
@@ -165,7 +168,7 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
       enrolled: true,
       api_version: result.apiVersion,
       ek_anchor: result.identity.ekAnchor ?? null,
-      warnings: result.identity.warnings,
+      warnings: [...result.identity.warnings, ...coverageWarnings(checkEnrolmentPolicies(addOptions).mask)],
       ...(verified === undefined ? {} : { bootstrap_key_verified: verified }),
       ...(verified === false ? { stopped: true } : {}),
     });

@@ -104,6 +104,7 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
     ]);
     expect(added.code, added.stdout).to.equal(0);
     expect(JSON.parse(added.stdout)).to.include({ agent_id: agent.uuid, enrolled: true, api_version: '2.6', bootstrap_key_verified: true });
+    expect(JSON.parse(added.stdout).warnings, 'boot chain and IMA covered').to.deep.equal([]);
   });
 
   it('status (exit 0 while passing), list, history, stop (status exit 1: FAIL), reactivate, delete', async function () {
@@ -125,5 +126,16 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
     expect(gone.code).to.equal(2);
     expect(gone.stderr).to.contain(`404 Agent ${agent.uuid} not found`);
     expect((await runCli(['tenant', 'mbpolicy', 'delete', '--name', 'boot', ...connection])).code).to.equal(0);
+  });
+
+  it('add without any policy enrols (as Keylime does) but says, and status says again, that a PASS attests only that the TPM answers', async function () {
+    const nothing = 'the verifier quotes no PCR for this agent (no --runtime-policy, --mb-policy or --tpm-policy PCR): a PASS says only that its TPM answers, nothing of its boot or software';
+    const added = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--ek-ca-dir', agent.ekCaDir as string, ...connection]);
+    expect(added.code, added.stderr).to.equal(0);
+    expect(JSON.parse(added.stdout)).to.deep.include({ enrolled: true, warnings: [nothing] });
+    await deployment.tenant().waitForState(agent.uuid, [OperationalState.GET_QUOTE]);
+    const status = await runCli(['tenant', 'status', '--uuid', agent.uuid, ...connection]);
+    expect(JSON.parse(status.stdout)).to.deep.include({ tpm_policy: '{"mask":"0x0"}', warnings: [nothing] });
+    expect((await runCli(['tenant', 'delete', '--uuid', agent.uuid, '--timeout', '20', ...connection])).code).to.equal(0);
   });
 });

@@ -2,7 +2,8 @@ import { createPrivateKey } from 'node:crypto';
 import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
-import { checkEnrolmentPolicies, type EnrolmentPolicies } from '../tenant/enrolment-request.js';
+import { MbRefstateError } from '../mb/mb-refstate.js';
+import { checkEnrolmentPolicies, type CheckedEnrolmentPolicies, type EnrolmentPolicies } from '../tenant/enrolment-request.js';
 import type { StatusVerdict } from '../attestation/operator-decision.js';
 import { EnrolledWithoutBootstrapKey, type AddAgentOptions, type TenantClient } from '../tenant/tenant-client.js';
 import { coverageWarnings, maskOfTpmPolicy } from './attestation-coverage.js';
@@ -148,6 +149,7 @@ function verdictJson(verdict: StatusVerdict): Record<string, unknown> {
 
 async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {
   const addOptions = await addOptionsFrom(options);
+  const checked = checkedPolicies(addOptions, options);
   if (options.push === true && (options.payload !== undefined || options.deliverKeys === true || options.verify === true || options.agentUrl !== undefined || mode === 'update')) {
     throw new InvalidParameterValue('--push', 'takes no --payload, --deliver-keys, --verify or --agent-url, and works with add only');
   }
@@ -168,7 +170,7 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
       enrolled: true,
       api_version: result.apiVersion,
       ek_anchor: result.identity.ekAnchor ?? null,
-      warnings: [...result.identity.warnings, ...coverageWarnings(checkEnrolmentPolicies(addOptions).mask)],
+      warnings: [...result.identity.warnings, ...coverageWarnings(checked.mask)],
       ...(verified === undefined ? {} : { bootstrap_key_verified: verified }),
       ...(verified === false ? { stopped: true } : {}),
     });
@@ -181,6 +183,22 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
     }
     if (error instanceof EnrolledWithoutBootstrapKey && options.verify === true) {
       throw await stopUnkeyed(client, options.uuid, error);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The enrolment's policies checked before anything is asked; a refstate that is not one names
+ * `--mb-policy` and its file (a runtime policy given there said only "measured-boot refstate:
+ * scrtm_and_bios is missing").
+ */
+function checkedPolicies(addOptions: AddAgentOptions, options: AddOptions): CheckedEnrolmentPolicies {
+  try {
+    return checkEnrolmentPolicies(addOptions);
+  } catch (error) {
+    if (error instanceof MbRefstateError && options.mbPolicy !== undefined) {
+      throw new InvalidParameterValue('--mb-policy', `${options.mbPolicy}: ${error.message}`, { cause: error });
     }
     throw error;
   }

@@ -275,6 +275,15 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     expect(requests).to.deep.equal([]);
   });
 
+  it('add --mb-policy of something that is not a refstate (a runtime policy) names --mb-policy and the file, before any request', async function () {
+    const policy = path.join(dir, 'runtime-policy.json');
+    writeFileSync(policy, '{"digests": {}}');
+    const run = await tenant('add', '--mb-policy', policy);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.match(new RegExp(`^ironlime: --mb-policy: ${policy.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: measured-boot refstate: .+\n$`));
+    expect(requests).to.deep.equal([]);
+  });
+
   it('add --allowlist names --allowlist when its file cannot be read', async function () {
     const missing = path.join(dir, 'no-such-allowlist');
     const run = await tenant('add', '--allowlist', missing);

@@ -1,0 +1,85 @@
+import type { Socket } from 'node:net';
+import { LocalTcpProxy } from './local-tcp-proxy.js';
+
+/** PostgreSQL's SSLRequest code (protocol §55.2.10): answered by the server with one byte, then the real startup. */
+const SSL_REQUEST = 80877103;
+
+/**
+ * A TCP proxy in front of PostgreSQL that cuts the database away at a chosen statement: once armed
+ * with `cutAt(marker)`, the first frontend message whose statement text contains `marker` is not
+ * passed on; its connection and every other open one are cut, and new connections are refused until
+ * `restore()`. The statement never reaches the server, so its transaction rolls back there: the
+ * database went away in the middle of the service's work, exactly at that statement.
+ *
+ * It reads the frontend messages (protocol §55.7: a startup message without a type byte, then type
+ * byte + Int32 length) only to look for the marker in a simple Query's text or a Parse's (statement
+ * name, then text); bytes go on as received, a whole message at a time.
+ */
+export class StatementCutProxy extends LocalTcpProxy {
+  private armedFor: string | undefined;
+  private open = true;
+  /** Statements cut so far. */
+  cuts = 0;
+
+  /** The next statement containing `marker` finds the database gone, until `restore()`. */
+  cutAt(marker: string): void {
+    this.armedFor = marker;
+  }
+
+  /** Whether the database is cut away now. */
+  get isCut(): boolean {
+    return !this.open;
+  }
+
+  restore(): void {
+    this.armedFor = undefined;
+    this.open = true;
+  }
+
+  override async close(): Promise<void> {
+    this.open = false;
+    await super.close();
+  }
+
+  protected accept(client: Socket): void {
+    if (!this.open) {
+      client.destroy();
+      return;
+    }
+    const { upstream } = this.openUpstream(client);
+    upstream.pipe(client);
+    let pending = Buffer.alloc(0);
+    let startup = true;
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (!this.open) {
+          client.destroy();
+          return;
+        }
+        const length = startup ? (pending.length < 8 ? -1 : pending.readInt32BE(0)) : pending.length < 5 ? -1 : 1 + pending.readInt32BE(1);
+        if (length < 0 || pending.length < length) return;
+        const message = pending.subarray(0, length);
+        pending = pending.subarray(length);
+        if (startup) {
+          startup = message.readInt32BE(4) === SSL_REQUEST;
+        } else if (this.armedFor !== undefined && statementOf(message).includes(this.armedFor)) {
+          this.cuts += 1;
+          this.open = false;
+          this.dropConnections();
+          return;
+        }
+        upstream.write(message);
+      }
+    });
+  }
+}
+
+/** The statement text a frontend message carries (Query, Parse), or ''. */
+function statementOf(message: Buffer): string {
+  const type = String.fromCharCode(message[0] as number);
+  const body = message.subarray(5).toString('utf8');
+  if (type === 'Q') return body;
+  if (type === 'P') return body.split('\0', 2)[1] ?? '';
+  return '';
+}

@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import type { Database } from '../../lib/db/database-factory.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { collectingLogger } from '../helpers/collecting-logger.js';
+import { openSchemaThroughPort } from '../helpers/databases.js';
+import { StatementCutProxy } from '../helpers/statement-cut-proxy.js';
+import { usePushVerifier, PUSH_SETTINGS } from './helpers/push-verifier.js';
+import { eventually } from './helpers/verifier-fixture.js';
+
+/** How long each cut keeps the database away: longer than a verdict's first write retries. */
+const CUT_MS = 2_500;
+
+/**
+ * PostgreSQL goes away at one exact statement of a push agent's cycle — the session's creation, its
+ * token, its extension, phase 1's insert, phase 2's verdict (the evidence's take) — and comes back
+ * after a few seconds. A push agent (the real loop, with its back-off) attests to a verifier instance
+ * that reaches the shared PostgreSQL through a TCP proxy the test cuts. Throughout, no verdict is
+ * stored for evidence that was not judged and the agent is never failed for the verifier's outage;
+ * afterwards the agent attests again without anyone's help, and the history rows equal
+ * `attestation_count` (no verdict lost, none counted twice).
+ */
+describe('push model: the database cut at each statement of an agent\'s cycle (TCP proxy, real PostgreSQL)', function () {
+  this.timeout(120_000);
+  // A long silence timeout: only the cut may disturb the agent.
+  const push = usePushVerifier({ pushTimeout: 600 });
+  let proxy: StatementCutProxy;
+  let database: Database;
+  let behind: RunningVerifier;
+  let url: string;
+  const lines: Record<string, unknown>[] = [];
+
+  before(async function () {
+    proxy = new StatementCutProxy();
+    await proxy.start();
+    database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
+    behind = await startVerifier(
+      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: 600, instanceId: 'behind-the-cut' },
+      { database, inProcessForTests: true, logger: collectingLogger('warn', lines) },
+    );
+    url = await behind.service.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+
+  afterEach(function () {
+    proxy.restore();
+  });
+
+  after(async function () {
+    proxy?.restore();
+    await behind?.close().catch(() => undefined);
+    await proxy?.close();
+    await database?.close();
+  });
+
+  /** Resolves once every stored verdict of `uuid` is a PASS, their count is `attestation_count`, and it reached `atLeast`. */
+  async function attestedCleanly(uuid: string, atLeast: number): Promise<void> {
+    await eventually(`${uuid} attested ${atLeast} times`, async () => (await push.stored(uuid)).state.attestationCount >= atLeast, 30_000, 100);
+    const stored = await push.stored(uuid);
+    const history = await push.history(uuid);
+    expect(stored.state.operationalState).not.to.equal(OperationalState.FAILED);
+    expect(history.map((round) => round.outcome)).to.deep.equal(history.map(() => 'pass'));
+    expect(history).to.have.length(stored.state.attestationCount);
+  }
+
+  const cases: readonly { readonly name: string; readonly marker: string; readonly afterFirst: boolean }[] = [
+    { name: 'the session\'s creation', marker: 'insert into "verifier_push_sessions"', afterFirst: false },
+    { name: 'the session\'s token', marker: 'update "verifier_push_sessions" set "token_salt"', afterFirst: false },
+    { name: 'phase 1\'s insert', marker: 'insert into verifier_push_attestations', afterFirst: true },
+    { name: 'phase 2\'s verdict (the evidence\'s take)', marker: "set stage = 'evaluating_evidence'", afterFirst: true },
+  ];
+
+  for (const { name, marker, afterFirst } of cases) {
+    it(`at ${name}: nothing unjudged stored, the agent not failed, and it attests again once the database is back`, async function () {
+      const node = await push.bootNode();
+      expect((await push.enrol(node)).status).to.equal(200);
+      const agent = push.agentOf(node, url);
+      const running = new AbortController();
+      const cutsBefore = proxy.cuts;
+      if (!afterFirst) proxy.cutAt(marker);
+      const loop = agent.run(running.signal);
+      try {
+        if (afterFirst) {
+          await attestedCleanly(node.uuid, 1);
+          proxy.cutAt(marker);
+        }
+        await eventually(`the cut at ${name}`, async () => proxy.cuts > cutsBefore, 30_000, 50);
+        const countAtCut = (await push.stored(node.uuid)).state.attestationCount;
+        await new Promise((resolve) => setTimeout(resolve, CUT_MS));
+        // Nothing the cut verifier took in can have become a verdict while it had no database.
+        expect((await push.stored(node.uuid)).state.attestationCount).to.equal(countAtCut);
+        expect((await push.stored(node.uuid)).state.operationalState).not.to.equal(OperationalState.FAILED);
+        proxy.restore();
+        await attestedCleanly(node.uuid, countAtCut + 2);
+      } finally {
+        running.abort();
+        await loop;
+      }
+    });
+  }
+});

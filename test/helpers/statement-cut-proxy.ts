@@ -12,8 +12,9 @@ const SSL_REQUEST = 80877103;
  * database went away in the middle of the service's work, exactly at that statement.
  *
  * It reads the frontend messages (protocol §55.7: a startup message without a type byte, then type
- * byte + Int32 length) only to look for the marker in a simple Query's text or a Parse's (statement
- * name, then text); bytes go on as received, a whole message at a time.
+ * byte + Int32 length) only to look for the marker in a simple Query's text, a Parse's (statement
+ * name, then text) or, for a named prepared statement parsed once per connection and then only bound,
+ * a Bind's (portal, then the statement's name); bytes go on as received, a whole message at a time.
  */
 export class StatementCutProxy extends LocalTcpProxy {
   private armedFor: string | undefined;
@@ -50,6 +51,7 @@ export class StatementCutProxy extends LocalTcpProxy {
     upstream.pipe(client);
     let pending = Buffer.alloc(0);
     let startup = true;
+    const prepared = new Map<string, string>();
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
@@ -61,9 +63,11 @@ export class StatementCutProxy extends LocalTcpProxy {
         if (length < 0 || pending.length < length) return;
         const message = pending.subarray(0, length);
         pending = pending.subarray(length);
+        // Read even when not armed: a statement parsed now may be bound by name once armed.
+        const statement = startup ? '' : statementOf(message, prepared);
         if (startup) {
           startup = message.readInt32BE(4) === SSL_REQUEST;
-        } else if (this.armedFor !== undefined && statementOf(message).includes(this.armedFor)) {
+        } else if (this.armedFor !== undefined && statement.includes(this.armedFor)) {
           this.cuts += 1;
           this.open = false;
           this.dropConnections();
@@ -75,11 +79,20 @@ export class StatementCutProxy extends LocalTcpProxy {
   }
 }
 
-/** The statement text a frontend message carries (Query, Parse), or ''. */
-function statementOf(message: Buffer): string {
+/** The statement text a frontend message runs (Query, Parse, Bind of a statement `prepared` names), or ''. */
+function statementOf(message: Buffer, prepared: Map<string, string>): string {
   const type = String.fromCharCode(message[0] as number);
   const body = message.subarray(5).toString('utf8');
-  if (type === 'Q') return body;
-  if (type === 'P') return body.split('\0', 2)[1] ?? '';
-  return '';
+  const [first = '', second = ''] = body.split('\0', 2);
+  switch (type) {
+    case 'Q':
+      return body;
+    case 'P':
+      if (first !== '') prepared.set(first, second);
+      return second;
+    case 'B':
+      return prepared.get(second) ?? '';
+    default:
+      return '';
+  }
 }

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { REVOKED_STATES } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
 import { openSchemaThroughPort } from '../helpers/databases.js';
 import { StatementCutProxy } from '../helpers/statement-cut-proxy.js';
-import { usePushVerifier, PUSH_SETTINGS } from './helpers/push-verifier.js';
+import { contentOf, requested, usePushVerifier, PUSH_SETTINGS } from './helpers/push-verifier.js';
 import { eventually } from './helpers/verifier-fixture.js';
 
 /** How long each cut keeps the database away: longer than a verdict's first write retries. */
@@ -35,7 +35,7 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
     await proxy.start();
     database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     behind = await startVerifier(
-      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: 600, instanceId: 'behind-the-cut' },
+      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: 600, instanceId: 'behind-the-cut', revocationWebhooks: [push.webhookUrl()] },
       { database, inProcessForTests: true, logger: collectingLogger('warn', lines) },
     );
     url = await behind.service.app.listen({ port: 0, host: '127.0.0.1' });
@@ -57,7 +57,7 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
     await eventually(`${uuid} attested ${atLeast} times`, async () => (await push.stored(uuid)).state.attestationCount >= atLeast, 30_000, 100);
     const stored = await push.stored(uuid);
     const history = await push.history(uuid);
-    expect(stored.state.operationalState).not.to.equal(OperationalState.FAILED);
+    expect(REVOKED_STATES).not.to.include(stored.state.operationalState);
     expect(history.map((round) => round.outcome)).to.deep.equal(history.map(() => 'pass'));
     expect(history).to.have.length(stored.state.attestationCount);
   }
@@ -88,7 +88,8 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
         await new Promise((resolve) => setTimeout(resolve, CUT_MS));
         // Nothing the cut verifier took in can have become a verdict while it had no database.
         expect((await push.stored(node.uuid)).state.attestationCount).to.equal(countAtCut);
-        expect((await push.stored(node.uuid)).state.operationalState).not.to.equal(OperationalState.FAILED);
+        expect((await behind.service.app.inject({ method: 'GET', url: '/health' })).statusCode, 'not ready while it cannot write').to.equal(503);
+        expect(REVOKED_STATES).not.to.include((await push.stored(node.uuid)).state.operationalState);
         proxy.restore();
         await attestedCleanly(node.uuid, countAtCut + 2);
       } finally {
@@ -97,4 +98,32 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
       }
     });
   }
+
+  it('at the take of evidence judged failing: the FAIL is kept and stored once the database is back (202), never dropped with a 500', async function () {
+    const node = await push.bootNode();
+    // No refstate: the first instance would leave the uefi_log out, and this one refuse that evidence unjudged (push-boot-log.test.ts).
+    expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+    expect(first.status).to.equal(201);
+    expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+    expect(second.status).to.equal(201);
+    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
+    const evidence = await node.agent.evidence(requested(second));
+    const cutsBefore = proxy.cuts;
+    proxy.cutAt("set stage = 'evaluating_evidence'");
+    const patched = push.call('PATCH', `${attestations}/latest`, evidence, token, behind);
+    await eventually('the cut at the take', async () => proxy.cuts > cutsBefore, 30_000, 20);
+    setTimeout(() => proxy.restore(), CUT_MS);
+    const reply = await patched;
+    // Before, the FAIL was dropped: 500, the attestation left awaiting its evidence and the agent PASS on its last verdict.
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+    expect(REVOKED_STATES).to.include((await push.stored(node.uuid)).state.operationalState);
+    expect((await push.history(node.uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(await push.announcement(node.uuid)).to.have.property('type');
+  });
 });

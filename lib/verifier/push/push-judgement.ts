@@ -79,7 +79,8 @@ export class PushJudgement {
   /**
    * Judges `first` and stores the verdict, taking the evidence in the verdict's transaction when it
    * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
-   * later request (another process's new attestation) can keep it from being stored. The verdict is
+   * later request (another process's new attestation) can keep it from being stored (when that take
+   * meets a database error, it is made in the verdict's transaction instead, retried until stored). The verdict is
    * stored only while the agent's row still has the version it was judged from. When the evidence
    * could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the evidence
    * taken already) is judged instead; when it was taken but the row changed (a silence failure or a
@@ -127,12 +128,15 @@ export class PushJudgement {
             recordOverStop: overStop,
           };
           if (verdict.verdict === 'fail') {
-            if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {
+            const taken = await this.takeFailingEvidence(take);
+            if (taken === false) {
               answer = await readBackAfresh();
               continue;
             }
-            answer = { ...answer, taken: true };
-            take = undefined;
+            if (taken) {
+              answer = { ...answer, taken: true };
+              take = undefined;
+            }
           }
         }
         const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion: completionOf(attestation.index, verdict), take, expectedVersion: answer.agentVersion });
@@ -168,6 +172,22 @@ export class PushJudgement {
     }
     const refused = new Error(`the verdict on attestation ${answer.attestation.index} was refused ${MAX_RESTORES + 1} times, or with nothing changed`);
     return this.storedOr(await this.failClosed(answer, refused), refused);
+  }
+
+  /**
+   * Takes the evidence of a failing verdict at once: true when taken, false when refused. A database
+   * error there is 'unknown' (the statement may even have committed): the FAIL then goes to the verdict
+   * writer with its take, tried again there until stored as a pass is, and a take found done by its own
+   * lost commit reads back as taken. Before, that error dropped the FAIL with a 500 and the agent kept
+   * its last PASS (test/verifier/push-database-cut-points.test.ts).
+   */
+  private async takeFailingEvidence(take: JudgedEvidenceTake): Promise<boolean | 'unknown'> {
+    try {
+      return (await this.deps.repository.takeJudgedEvidence([take])).has(take.agentId);
+    } catch (error) {
+      this.deps.log.warn({ err: error, agentId: take.agentId, index: take.index }, 'the evidence of a failing verdict could not be taken at once: its FAIL goes to the verdict writer, kept until stored');
+      return 'unknown';
+    }
   }
 
   /** The FAIL `failClosed` stored, or `cause` thrown when it stored none (a refusal `failClosed` throws itself). */

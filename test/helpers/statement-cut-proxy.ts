@@ -18,13 +18,21 @@ const SSL_REQUEST = 80877103;
  */
 export class StatementCutProxy extends LocalTcpProxy {
   private armedFor: string | undefined;
+  /** Whether the armed statement reaches the server first (its reply is what is cut). */
+  private afterItRuns = false;
   private open = true;
   /** Statements cut so far. */
   cuts = 0;
 
-  /** The next statement containing `marker` finds the database gone, until `restore()`. */
-  cutAt(marker: string): void {
+  /**
+   * The next statement containing `marker` finds the database gone, until `restore()`. With
+   * `afterItRuns` the statement (and the messages sent with it) reaches the server, and the cut comes
+   * with the server's first reply to it, which the client never sees: a lone statement has then run
+   * and committed, and the client cannot know it.
+   */
+  cutAt(marker: string, afterItRuns = false): void {
     this.armedFor = marker;
+    this.afterItRuns = afterItRuns;
   }
 
   /** Whether the database is cut away now. */
@@ -35,6 +43,12 @@ export class StatementCutProxy extends LocalTcpProxy {
   restore(): void {
     this.armedFor = undefined;
     this.open = true;
+  }
+
+  private cut(): void {
+    this.cuts += 1;
+    this.open = false;
+    this.dropConnections();
   }
 
   override async close(): Promise<void> {
@@ -48,7 +62,14 @@ export class StatementCutProxy extends LocalTcpProxy {
       return;
     }
     const { upstream } = this.openUpstream(client);
-    upstream.pipe(client);
+    let cutOnReply = false;
+    upstream.on('data', (chunk: Buffer) => {
+      if (cutOnReply) {
+        this.cut();
+        return;
+      }
+      client.write(chunk);
+    });
     let pending = Buffer.alloc(0);
     let startup = true;
     const prepared = new Map<string, string>();
@@ -68,10 +89,12 @@ export class StatementCutProxy extends LocalTcpProxy {
         if (startup) {
           startup = message.readInt32BE(4) === SSL_REQUEST;
         } else if (this.armedFor !== undefined && statement.includes(this.armedFor)) {
-          this.cuts += 1;
-          this.open = false;
-          this.dropConnections();
-          return;
+          this.armedFor = undefined;
+          if (!this.afterItRuns) {
+            this.cut();
+            return;
+          }
+          cutOnReply = true;
         }
         upstream.write(message);
       }

@@ -99,31 +99,33 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
     });
   }
 
-  it('at the take of evidence judged failing: the FAIL is kept and stored once the database is back (202), never dropped with a 500', async function () {
-    const node = await push.bootNode();
-    // No refstate: the first instance would leave the uefi_log out, and this one refuse that evidence unjudged (push-boot-log.test.ts).
-    expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
-    const token = await node.agent.openSession();
-    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
-    const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
-    expect(first.status).to.equal(201);
-    expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
-    expect(second.status).to.equal(201);
-    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
-    const evidence = await node.agent.evidence(requested(second));
-    const cutsBefore = proxy.cuts;
-    proxy.cutAt("set stage = 'evaluating_evidence'");
-    const patched = push.call('PATCH', `${attestations}/latest`, evidence, token, behind);
-    await eventually('the cut at the take', async () => proxy.cuts > cutsBefore, 30_000, 20);
-    setTimeout(() => proxy.restore(), CUT_MS);
-    const reply = await patched;
-    // Before, the FAIL was dropped: 500, the attestation left awaiting its evidence and the agent PASS on its last verdict.
-    expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
-    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
-    expect(REVOKED_STATES).to.include((await push.stored(node.uuid)).state.operationalState);
-    expect((await push.history(node.uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'fail']);
-    expect(await push.announcement(node.uuid)).to.have.property('type');
-  });
+  for (const [when, afterItRuns] of [['cut before it runs', false], ['run, its reply cut (taken, unknown to the verifier)', true]] as const) {
+    it(`at the take of evidence judged failing, ${when}: the FAIL is kept and stored once the database is back (202), never dropped with a 500`, async function () {
+      const node = await push.bootNode();
+      // No refstate: the first instance would leave the uefi_log out, and this one refuse that evidence unjudged (push-boot-log.test.ts).
+      expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
+      const token = await node.agent.openSession();
+      const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+      const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+      expect(first.status).to.equal(201);
+      expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+      expect(second.status).to.equal(201);
+      await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
+      const evidence = await node.agent.evidence(requested(second));
+      const cutsBefore = proxy.cuts;
+      proxy.cutAt("set stage = 'evaluating_evidence'", afterItRuns);
+      const patched = push.call('PATCH', `${attestations}/latest`, evidence, token, behind);
+      await eventually('the cut at the take', async () => proxy.cuts > cutsBefore, 30_000, 20);
+      setTimeout(() => proxy.restore(), CUT_MS);
+      const reply = await patched;
+      // Before, the FAIL was dropped: 500, the attestation left awaiting its evidence and the agent PASS on its last verdict.
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+      expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+      expect(REVOKED_STATES).to.include((await push.stored(node.uuid)).state.operationalState);
+      expect((await push.history(node.uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'fail']);
+      expect(await push.announcement(node.uuid)).to.have.property('type');
+    });
+  }
 });

@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 
 /**
  * Two partial indexes for the dashboard's reads, which otherwise read every verdict:
@@ -11,35 +10,24 @@ import ClientPgLite from 'knex-pglite';
  *   of the last hour, at every live update's tick, and read every round of that hour (5.4 million at
  *   3,000 agents) to find them.
  *
- * Built `concurrently` on PostgreSQL, outside a transaction: both tables hold tens of millions of rows,
- * and a plain build would hold every verdict write of a running verifier (a rolling upgrade) for its
- * whole duration. A build stopped midway leaves an invalid index, dropped and built again on the next
- * run. PGlite (one session, nothing to wait for) cannot build concurrently: a plain build there.
+ * Built in the migration's transaction, not `concurrently`: a concurrent build waits for every
+ * transaction of the database that holds a snapshot, and a process waiting for the migration lock
+ * holds one for as long as it waits (`lib/db/migration-lock.ts`), so two processes migrating at once
+ * waited on each other until the lock wait ran out (ten minutes). A plain build holds writes to the
+ * table while it runs (seconds to a few minutes on tens of millions of rows); a verifier writing
+ * meanwhile keeps its verdicts and retries them until stored.
  */
-export const config = { transaction: false };
-
 const INDEXES = [
   ['audit_records_actions_idx', 'audit_records', `(stream, at) where action <> 'verdict'`],
   ['verifier_history_failures_idx', 'verifier_attestation_history', `(attempted_at) where outcome = 'fail'`],
 ] as const;
 
 export async function up(knex: Knex): Promise<void> {
-  const concurrently = knex.client instanceof ClientPgLite ? '' : 'concurrently';
   for (const [name, table, definition] of INDEXES) {
-    if (await isInvalid(knex, name)) await knex.raw(`drop index ${concurrently} if exists ??`, [name]);
-    await knex.raw(`create index ${concurrently} if not exists ?? on ?? ${definition}`, [name, table]);
+    await knex.raw(`create index if not exists ?? on ?? ${definition}`, [name, table]);
   }
 }
 
 export async function down(knex: Knex): Promise<void> {
   for (const [name] of INDEXES) await knex.raw('drop index if exists ??', [name]);
-}
-
-/** The index exists in this schema and an interrupted concurrent build left it invalid. */
-async function isInvalid(knex: Knex, name: string): Promise<boolean> {
-  const result = (await knex.raw(
-    `select i.indisvalid as valid from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname = ? and c.relnamespace = current_schema()::regnamespace`,
-    [name],
-  )) as { rows: { valid: boolean }[] };
-  return result.rows[0]?.valid === false;
 }

@@ -148,8 +148,7 @@ function verdictJson(verdict: StatusVerdict): Record<string, unknown> {
 }
 
 async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {
-  const addOptions = await addOptionsFrom(options);
-  const checked = checkedPolicies(addOptions, options);
+  // Usage first: a wrong combination of options is told before any file is read.
   if (options.push === true && (options.payload !== undefined || options.deliverKeys === true || options.verify === true || options.agentUrl !== undefined || mode === 'update')) {
     throw new InvalidParameterValue('--push', 'takes no --payload, --deliver-keys, --verify or --agent-url, and works with add only');
   }
@@ -157,6 +156,8 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
     // Without a key there is nothing to check: the enrolment was reported as if --verify were not given.
     throw new InvalidParameterValue('--verify', 'checks the bootstrap key K: give --deliver-keys or --payload with it');
   }
+  const addOptions = await addOptionsFrom(options);
+  const checked = checkedPolicies(addOptions, options);
   try {
     const result =
       options.push === true

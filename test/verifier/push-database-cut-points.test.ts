@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { REVOKED_STATES } from '../../lib/attestation/operational-state.js';
+import { OperationalState, REVOKED_STATES } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
@@ -128,4 +128,47 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
       expect(await push.announcement(node.uuid)).to.have.property('type');
     });
   }
+
+  it('at the re-read of evidence judged failing, taken, its FAIL refused (another process took the row over): the agent\'s failure waits for the database and is stored once (202), never dropped with a 500', async function () {
+    const node = await push.bootNode();
+    expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+    expect(first.status).to.equal(201);
+    expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+    expect(second.status).to.equal(201);
+    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
+    const evidence = await node.agent.evidence(requested(second));
+    const writer = behind.push.verdicts;
+    const write = writer.write.bind(writer);
+    let refusals = 0;
+    // The FAIL's first write (its evidence taken at once) is refused: another process took the row
+    // over meanwhile. The database goes away at the re-read that follows, and stays away a few seconds.
+    writer.write = async (round, completion, take, urgent) => {
+      if (refusals > 0) return write(round, completion, take, urgent);
+      refusals += 1;
+      await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
+      proxy.cutAt('as push_latest_attestation');
+      return { stored: false, reason: 'agent_changed' };
+    };
+    const cutsBefore = proxy.cuts;
+    try {
+      const patched = push.call('PATCH', `${attestations}/latest`, evidence, token, behind);
+      await eventually('the cut at the re-read', async () => proxy.cuts > cutsBefore, 30_000, 20);
+      setTimeout(() => proxy.restore(), CUT_MS);
+      const reply = await patched;
+      // Before, the re-read's error dropped the FAIL: 500, the attestation left evaluating_evidence and the agent PASS until its silence timeout.
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+    } finally {
+      writer.write = write;
+    }
+    expect(refusals).to.equal(1);
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+    expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.exception' });
+    expect((await push.history(node.uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.exception' });
+  });
 });

@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { abortableDelay } from '../../timing/abortable-delay.js';
+import { backoffDelayMs } from '../../timing/backoff.js';
 import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
@@ -12,7 +14,7 @@ import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
-import type { PushCompletion } from './push-verdict-writer.js';
+import { VERDICT_RETRY_BACKOFF, type PushCompletion } from './push-verdict-writer.js';
 
 /**
  * An attestation as this process knows it, with the agent's row its evidence is judged from and that
@@ -274,8 +276,9 @@ export class PushJudgement {
   /**
    * Evidence taken whose verdict could not be stored (`cause`): the agent FAILED on the row as it is now
    * (`decidePushException`) and the attestation completed as a failure, so it is not left trusted on its
-   * last verdict. Resolves to that FAIL once stored. When it is not stored either (the writer closed at
-   * shutdown, the database away, the row changed again), the attestation stays `evaluating_evidence` and
+   * last verdict. Resolves to that FAIL once stored: the row is read again until the database answers
+   * (`latestUntilRead`) and the writer writes until stored. When it is not stored either (the writer closed
+   * at shutdown, the row changed again), the attestation stays `evaluating_evidence` and
    * the agent as it was until its silence timeout fails it (docs/push.md): undefined. Refused (404, 403)
    * when the agent is no longer attested on that attestation (stopped, deleted, enrolled again).
    */
@@ -284,7 +287,7 @@ export class PushJudgement {
     const { log } = this.deps;
     log.error({ err: cause, agentId, index, evidenceTaken: true }, 'push evidence taken (its attestation evaluating_evidence) but its verdict not stored; storing the agent\'s failure');
     try {
-      const { record, agentVersion } = await this.latestOf(answer);
+      const { record, agentVersion } = await this.latestUntilRead(answer);
       const verdict = this.exceptionVerdict(record, challenge, `the verdict on attestation ${index} was not stored: ${messageOf(cause)}`);
       const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion: completionOf(index, verdict), expectedVersion: agentVersion });
       if (outcome.stored) {
@@ -300,6 +303,29 @@ export class PushJudgement {
       log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
     }
     return undefined;
+  }
+
+  /**
+   * `latestOf` for `failClosed`'s FAIL, read again while it throws (the database away: a restart, a
+   * failover, a blip), after the back-off the verdict writer retries that FAIL's write with — until
+   * it answers, or once more after the writer is closed (shutdown), when the error is thrown. A refusal
+   * (404, 403) is thrown at once. Before, one failed read dropped the FAIL with a 500, the agent kept its
+   * last PASS until its silence timeout (test/verifier/push-database-cut-points.test.ts).
+   */
+  private async latestUntilRead(answer: Answer): Promise<AgentWithLatest> {
+    const { closed } = this.deps.verdicts;
+    for (let failures = 1; ; failures += 1) {
+      try {
+        return await this.latestOf(answer);
+      } catch (error) {
+        if (error instanceof PushRefused || closed.aborted) throw error;
+        const waitMs = backoffDelayMs(failures, VERDICT_RETRY_BACKOFF);
+        const { agentId, index } = answer.attestation;
+        this.deps.log.error({ err: error, agentId, index, attempt: failures, waitMs }, 'could not read the push agent whose verdict was lost; keeping its failure and trying again');
+        // Closed meanwhile: read once more, then thrown.
+        await abortableDelay(waitMs, closed).catch(() => undefined);
+      }
+    }
   }
 
   /**

@@ -30,6 +30,11 @@ export class PushVerdictStore {
     private readonly settings: { readonly verifierId: string; readonly owner: string; readonly leaseSeconds: number },
   ) {}
 
+  /** Aborted once the verdict writer is closed (shutdown): nothing more is stored. */
+  get closed(): AbortSignal {
+    return this.deps.writer.closed;
+  }
+
   /**
    * The verdict through the round writer (the row is taken over first, while it still has
    * `expectedVersion`: the writer writes its owner's rows only), with the evidence take and the

@@ -28,7 +28,7 @@ export type PushWriteOutcome =
   | { readonly stored: false; readonly reason: 'evidence_not_taken' | 'agent_changed' };
 
 /** A verdict whose batch failed is sent again alone after 250 ms, doubling up to 5 s. */
-const RETRY_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 5_000 };
+export const VERDICT_RETRY_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 5_000 };
 
 /** Completes the judged attestations and answers the version of each agent's row after its verdict. */
 const COMPLETE_ATTESTATIONS = fixedStatement(
@@ -70,6 +70,7 @@ interface PushRoundWrite extends RoundWrite {
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
   private readonly retrier: RoundRetrier;
+  private readonly closing = new AbortController();
 
   constructor(
     knex: Knex,
@@ -80,7 +81,7 @@ export class PushVerdictWriter {
     log: Logger,
     health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
   ) {
-    this.retrier = new RoundRetrier({ rounds, backoff: RETRY_BACKOFF, health, log });
+    this.retrier = new RoundRetrier({ rounds, backoff: VERDICT_RETRY_BACKOFF, health, log });
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
       storable: (trx, writes) => this.takeEvidence(trx, writes),
@@ -112,8 +113,14 @@ export class PushVerdictWriter {
     return result === STORED_UNSEEN ? { stored: true, agentVersion: undefined } : result;
   }
 
+  /** Aborted by `close()`: from then on a verdict is not waited for, nor is what a verdict waits for (`PushJudgement`'s re-read). */
+  get closed(): AbortSignal {
+    return this.closing.signal;
+  }
+
   /** Stores the verdicts still waiting for their batch and resolves once each has its answer (shutdown: then close the database). */
   close(): Promise<void> {
+    this.closing.abort();
     this.retrier.close();
     return this.writer.close();
   }

@@ -33,9 +33,10 @@ function recordIn(operationalState: OperationalState, attestationCount: number):
 
 const attestation = { agentId: AGENT, index: 7, stage: 'evaluating_evidence', challenge: 'Y2hhbGxlbmdl', choice: {} } as unknown as NewPushAttestation;
 
-/** The store's answers in turn (an Error is thrown), with every call recorded. */
-function verdictStore(calls: StoreCall[], answers: (PushWriteOutcome | Error)[]): PushVerdictStore {
+/** The store's answers in turn (an Error is thrown), with every call recorded; `closed`: its writer's close signal. */
+function verdictStore(calls: StoreCall[], answers: (PushWriteOutcome | Error)[], closed = new AbortController().signal): PushVerdictStore {
   return {
+    closed,
     store: (record: VerifierAgentRecord, state: AgentAttestationState, _history: unknown, { expectedVersion }: { expectedVersion: string }) => {
       calls.push({ record, state, expectedVersion });
       const answer = answers.shift() ?? new Error('no more answers');
@@ -101,5 +102,44 @@ describe('push judgement: each verdict is stored from the record it was decided 
     expect(failClosed.state.attestationCount, 'carried from the row read again').to.equal(reread.state.attestationCount);
     expect(turnsRevoked(failClosed.record.state.operationalState, failClosed.state.operationalState), 'stored at once').to.equal(true);
     expect(stored.record).to.equal(reread);
+  });
+
+  /** A verdict refused (the row changed) after its evidence was taken, then the row read by `reRead`: what judgeAndStore resolves or rejects with, and the store's calls. */
+  async function refusedThenReRead(reRead: () => Promise<AgentWithLatest>, closed?: AbortSignal): Promise<{ readonly calls: StoreCall[]; readonly outcome: Promise<unknown> }> {
+    const calls: StoreCall[] = [];
+    const verdicts = verdictStore(calls, [{ stored: false, reason: 'agent_changed' }, { stored: true, agentVersion: 'v-failed' }], closed);
+    const answer: Answer = { attestation, record: recordIn(OperationalState.GET_QUOTE, 4), agentVersion: 'v-judged', evidence: {} as Answer['evidence'], taken: true };
+    const outcome = judgement(verdicts, reRead).judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
+    await outcome.catch(() => undefined);
+    return { calls, outcome };
+  }
+
+  it('failClosed reads the row again while the database fails, then stores the FAIL', async function () {
+    const latest = { ...attestation, evaluation: null, failureReason: null } as unknown as PushAttestation;
+    let reads = 0;
+    const { calls, outcome } = await refusedThenReRead(() => {
+      reads += 1;
+      // judgedAgain's read and failClosed's first two fail: the database away a moment.
+      return reads <= 3 ? Promise.reject(new Error('Connection terminated unexpectedly')) : Promise.resolve({ record: recordIn(OperationalState.GET_QUOTE, 5), agentVersion: 'v-reread', latest });
+    });
+    expect(reads).to.equal(4);
+    expect(calls.map((call) => call.expectedVersion)).to.deep.equal(['v-judged', 'v-reread']);
+    expect(((await outcome) as { verdict: { verdict: string } }).verdict.verdict).to.equal('fail');
+  });
+
+  it('once the verdict writer is closed (shutdown), a re-read that fails is tried no more: nothing stored, the error thrown', async function () {
+    const closing = new AbortController();
+    let reads = 0;
+    const { calls, outcome } = await refusedThenReRead(() => {
+      reads += 1;
+      // Closed during the back-off after failClosed's first read: it ends the wait.
+      if (reads === 2) setTimeout(() => closing.abort(), 10);
+      return Promise.reject(new Error('Connection terminated unexpectedly'));
+    }, closing.signal);
+    expect(reads, "judgedAgain's read, failClosed's, and one more once closed").to.equal(3);
+    expect(calls).to.have.length(1);
+    let thrown: unknown;
+    await outcome.catch((error: unknown) => (thrown = error));
+    expect(thrown).to.be.instanceOf(Error);
   });
 });

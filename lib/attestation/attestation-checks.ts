@@ -132,7 +132,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
   const events: FailureEvent[] = [];
   const allowance = input.matchAllowanceNs === undefined ? undefined : new MatchAllowance(input.matchAllowanceNs);
   const mb = checkMbLog({ ...mbInput, pcrs, hashAlg: input.hashAlg, allowance });
-  events.push(...mb.parseEvents);
+  append(events, mb.parseEvents);
   if (input.bindPublicKey !== null) {
     events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));
   }
@@ -155,19 +155,19 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
         failOnTomtou: input.failOnTomtou,
         allowance,
       });
-      events.push(...ima.events);
+      append(events, ima.events);
       imaState = ima.nextState;
       imaClaims = ima.claims;
     }
   }
-  events.push(...mb.pcrEvents);
+  append(events, mb.pcrEvents);
   // Only a quoted PCR that tpm_policy lists can fail its value check: walk the policy's few PCRs, not every quoted one.
   const checked = [...input.tpmPolicy.pcrs.keys()].filter((pcr) => pcr !== IMA_PCR && pcr !== DATA_PCR && pcrs.has(pcr)).sort((a, b) => a - b);
   for (const pcr of checked) {
     events.push(...checkPolicyPcr(pcr, pcrs.get(pcr) as Uint8Array, input.tpmPolicy));
   }
   events.push(...checkMissingPcrs(pcrs, input.tpmPolicy, requiresPcr10(input.runtimePolicy, input.imaKeyring) ? [IMA_PCR] : []));
-  events.push(...mb.policyEvents);
+  append(events, mb.policyEvents);
   const verified = quote.verified;
   return {
     events,
@@ -217,4 +217,13 @@ export function requiresPcr10(policy: CompiledRuntimePolicy | null, keyring?: Im
 function listsNothing(policy: CompiledRuntimePolicy['policy']): boolean {
   const empty = (map: Record<string, unknown>): boolean => Object.keys(map).length === 0;
   return empty(policy.digests) && empty(policy.keyrings) && empty(policy['ima-buf']) && policy.excludes.length === 0 && policy['verification-keys'] === '';
+}
+
+/**
+ * `more` added to `events` one by one: an IMA list or a boot log makes up to one event per line or
+ * entry, and `push(...more)` passes them all as arguments, which overflows the stack past some
+ * 120,000 (a RangeError: the round failed as a verifier exception, its real events lost).
+ */
+function append(events: FailureEvent[], more: readonly FailureEvent[]): void {
+  for (const event of more) events.push(event);
 }

@@ -181,7 +181,9 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
     ctx = newContext();
     outcome = round(true);
   }
-  failures.push(...outcome.failures);
+  // A loop, not `push(...)`: one failure per line, and a list of some 120,000 lines or more passed as
+  // arguments overflowed the stack (a RangeError that failed the round as a verifier exception).
+  for (const failure of outcome.failures) failures.push(failure);
   const { matched, count } = outcome;
   if (quoted !== undefined && matched < 0) {
     failures.push({

@@ -40,6 +40,7 @@ import * as verifierLivenessEnrolment from './20261207130000-verifier-liveness-e
 import * as createBrokerAuditLog from './20261210130000-create-broker-audit-log.js';
 import * as createAuditCheckpoints from './20261210150000-create-audit-checkpoints.js';
 import * as dashboardReadIndexes from './20261211160000-dashboard-read-indexes.js';
+import * as verifierHistoryFailuresOmitted from './20261211170000-verifier-history-failures-omitted.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -91,4 +92,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261210130000-create-broker-audit-log', ...createBrokerAuditLog },
   { name: '20261210150000-create-audit-checkpoints', ...createAuditCheckpoints },
   { name: '20261211160000-dashboard-read-indexes', ...dashboardReadIndexes },
+  { name: '20261211170000-verifier-history-failures-omitted', ...verifierHistoryFailuresOmitted },
 ];

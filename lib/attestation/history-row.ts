@@ -16,7 +16,12 @@ export interface HistoryRow {
   readonly imaMlEntry: number | null;
   /** IMA lines the agent sent back. */
   readonly imaEntriesReceived: number | null;
+  /** The round's first failures, each bounded (`storedFailures`); a pass has none. */
   readonly failures: readonly StoredFailure[];
+  /** Failures of the round left out of `failures` (`MAX_STORED_FAILURES`); absent when none were. */
+  readonly failuresOmitted?: number;
+  /** The distinct event ids of those left out, in order of first appearance. */
+  readonly omittedEventIds?: readonly string[];
 }
 
 export function storedFailure(failure: Failure): StoredFailure {

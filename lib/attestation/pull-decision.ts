@@ -12,7 +12,8 @@ import { checkQuoteReplyShape, isFailureEvent } from './internal/quote-reply.js'
 import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
-import { storedFailure, type HistoryRow } from './history-row.js';
+import type { HistoryRow } from './history-row.js';
+import { storedFailures } from './stored-failures.js';
 import { attestationStatus, OperationalState } from './operational-state.js';
 import { labelFailures, type SeverityPolicy } from './severity.js';
 import { nextOperationalState, retryDelay } from './internal/state-machine.js';
@@ -160,7 +161,7 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
     nonce: input.nonce,
     imaMlEntry: input.imaEntry,
     imaEntriesReceived: countImaLines(input.reply),
-    failures: result.failures.map(storedFailure),
+    ...storedFailures(result.failures),
   };
   if (result.verdict === 'fail') {
     return { state: result.nextState, retries: 0, history, next: result.stopPolling ? { kind: 'stop' } : poll(settings) };
@@ -362,7 +363,7 @@ function failWith(
   return {
     state: { ...withOp(state, S.FAILED), severityLevel: record.severityLevel, lastEventId: record.lastEventId },
     retries,
-    history: { ...base, outcome: 'fail', failures: failures.map(storedFailure) },
+    history: { ...base, outcome: 'fail', ...storedFailures(failures) },
     next: { kind: 'stop' },
   };
 }

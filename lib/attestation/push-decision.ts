@@ -4,7 +4,8 @@ import { requiresPcr10, runAttestationChecks } from './attestation-checks.js';
 import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
-import { storedFailure, type HistoryRow } from './history-row.js';
+import type { HistoryRow } from './history-row.js';
+import { storedFailures } from './stored-failures.js';
 import { bootLogHeld, type PushBootLogs } from './push-boot-log.js';
 import { OperationalState } from './operational-state.js';
 import type { PushCapabilities, PushChoice } from './push-choice.js';
@@ -246,7 +247,7 @@ export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
     return {
       verdict: 'fail',
       state: { ...result.nextState, operationalState: OperationalState.INVALID_QUOTE },
-      history: { ...base, outcome: 'fail', failures: result.failures.map(storedFailure) },
+      history: { ...base, outcome: 'fail', ...storedFailures(result.failures) },
       failureReason: broken ? 'broken_evidence_chain' : 'policy_violation',
     };
   }

@@ -2,7 +2,8 @@ import type { AgentAttestationState } from './agent-state.js';
 import { pushAttestationWaitSeconds } from './freshness.js';
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
-import { storedFailure, type HistoryRow } from './history-row.js';
+import type { HistoryRow } from './history-row.js';
+import { storedFailures } from './stored-failures.js';
 import { OperationalState } from './operational-state.js';
 import { PUSH_AGENT_BACKOFF_CAP_MS, PUSH_AGENT_WAIT_JITTER } from './push-agent-waits.js';
 import { labelFailures, type SeverityPolicy } from './severity.js';
@@ -201,6 +202,6 @@ function failedBy(state: AgentAttestationState, event: FailureEvent, nonce: stri
   const record = recordFailures(state, failures, severity);
   return {
     state: { ...state, operationalState: OperationalState.FAILED, severityLevel: record.severityLevel, lastEventId: record.lastEventId },
-    history: { outcome: 'fail', nonce, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
+    history: { outcome: 'fail', nonce, imaMlEntry: null, imaEntriesReceived: null, ...storedFailures(failures) },
   };
 }

@@ -23,9 +23,10 @@ export interface TimelineEntry {
 /** Rows read per source: the newest rounds, liveness changes and admin actions. */
 export const HISTORY_ROWS_SHOWN = 500;
 /**
- * A round's history row keeps every failure, one per IMA line an agent sends (a quote reply may be
- * 64 MiB): a round shows its first failures, each context cut at `MAX_CONTEXT_CHARS` of JSON as shown
- * (`shownContext`), and its first distinct event ids; the database reads the rest and sends only the count.
+ * A round's history row keeps its first `MAX_STORED_FAILURES` failures and counts the rest (rows
+ * written before that bound keep every failure, one per IMA line an agent sent): a round shows its
+ * first failures, each context cut at `MAX_CONTEXT_CHARS` of JSON as shown (`shownContext`), and its
+ * first distinct event ids, those left out of the row after its own; the database sends only the count of the rest.
  */
 const FAILURES_SHOWN = 20;
 const EVENT_IDS_SHOWN = 20;
@@ -82,7 +83,7 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
   const firstFailures = `(select f, n from jsonb_array_elements(failures) with ordinality as t(f, n) order by n limit ${FAILURES_SHOWN}) s`;
   // The rows only: a round's failures are read (whole: a jsonb value is) by the levels below, for the rounds they detail.
   const recent = knex('verifier_attestation_history')
-    .select('id', 'attempted_at', 'outcome', 'operational_state', 'failures')
+    .select('id', 'attempted_at', 'outcome', 'operational_state', 'failures', 'failures_omitted', 'omitted_event_ids')
     .where({ agent_id: node.agentId, tenant: node.tenant })
     .orderBy('id', 'desc')
     .limit(HISTORY_ROWS_SHOWN)
@@ -112,7 +113,8 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
       'operational_state',
       'detailed',
       'has_failures',
-      knex.raw('case when detailed then jsonb_array_length(failures) end as failure_count'),
+      knex.raw('case when detailed then jsonb_array_length(failures) + failures_omitted end as failure_count'),
+      knex.raw('case when detailed then omitted_event_ids end as omitted_event_ids'),
       knex.raw(
         `case when detailed then
            (select coalesce(jsonb_agg(jsonb_build_object('event_id', s.f ->> 'event_id', 'context', left((s.f -> 'context')::text, ?), 'context_chars', length((s.f -> 'context')::text)) order by s.n), '[]'::jsonb)
@@ -133,6 +135,7 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
     failure_count: number | null;
     shown_failures: ShownFailure[] | null;
     event_ids: string[] | null;
+    omitted_event_ids: string[] | null;
   }[];
   const entries: TimelineEntry[] = [];
   // Oldest first, to see state changes and fold passes; `timeline` puts the newest first.
@@ -157,7 +160,7 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
       at,
       kind: 'fail',
       title: round.outcome === 'retry' ? 'no answer (retry)' : 'fail',
-      eventIds: shown === undefined ? [] : (round.event_ids ?? []),
+      eventIds: shown === undefined ? [] : [...new Set([...(round.event_ids ?? []), ...(round.omitted_event_ids ?? [])])].slice(0, EVENT_IDS_SHOWN),
       detail: shown === undefined ? '' : failureDetail(shown, round.failure_count ?? 0),
       count: 1,
       leftOut: shown === undefined && round.has_failures,

@@ -62,6 +62,7 @@ with input as (
     tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
     verifier_id text, outcome text, nonce text, round_id text, ima_ml_entry int, ima_entries_received int, failures jsonb,
+    failures_omitted int, omitted_event_ids jsonb,
     expected_version text, decided_ago double precision, record_over_stop boolean)
 ), updated as (
   update verifier_agents a set
@@ -100,9 +101,9 @@ with input as (
   returning a.agent_id, a.tenant, k.operational_state as kept_state
 ), inserted as (
   insert into verifier_attestation_history
-    (agent_id, tenant, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
+    (agent_id, tenant, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, failures_omitted, omitted_event_ids, attempted_at)
   select i.agent_id, a.tenant, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
-    i.operational_state, i.attestation_count, i.failures, i.decided_at
+    i.operational_state, i.attestation_count, i.failures, i.failures_omitted, i.omitted_event_ids, i.decided_at
   from input i join (select agent_id, tenant from updated union select agent_id, tenant from recorded) a on a.agent_id = i.agent_id
   where i.outcome is not null
   returning 1
@@ -162,6 +163,8 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     ima_ml_entry: history?.imaMlEntry ?? null,
     ima_entries_received: history?.imaEntriesReceived ?? null,
     failures: history?.failures ?? [],
+    failures_omitted: history?.failuresOmitted ?? 0,
+    omitted_event_ids: history?.omittedEventIds ?? [],
     expected_version: write.expectedVersion ?? null,
     // How long ago, not when: the stored times stay on the database's clock, as its other columns.
     decided_ago: write.decidedAt === undefined ? null : Math.max(0, performance.now() - write.decidedAt) / 1000,

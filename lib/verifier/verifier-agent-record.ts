@@ -231,7 +231,14 @@ export function historyFromRow(row: Record<string, unknown>): HistoryRecord {
     operationalState: Number(row['operational_state']) as OperationalState,
     attestationCount: Number(row['attestation_count']),
     failures: (json(row['failures']) ?? []) as StoredFailure[],
+    ...omittedFailures(row),
   };
+}
+
+/** A row's count and event ids of failures left out, when it left some out (a row from before, or with none, has 0). */
+function omittedFailures(row: Record<string, unknown>): Pick<HistoryRow, 'failuresOmitted' | 'omittedEventIds'> {
+  const omitted = Number(row['failures_omitted'] ?? 0);
+  return omitted > 0 ? { failuresOmitted: omitted, omittedEventIds: stringList(row['omitted_event_ids']) } : {};
 }
 
 function secondsToDate(seconds: number): Date | null {

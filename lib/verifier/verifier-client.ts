@@ -61,6 +61,9 @@ export interface VerifierHistoryEntry {
   readonly operationalState: number;
   readonly attestationCount: number;
   readonly failures: readonly { event_id: string; severity_label: string; context: Record<string, unknown>; recoverable: boolean }[];
+  /** Failures of the round left out of `failures` (its first 100 are kept), and their distinct event ids; absent when none were. */
+  readonly failuresOmitted?: number;
+  readonly omittedEventIds?: readonly string[];
 }
 
 /** `POST /verify/evidence` results; `valid` is a boolean whatever the API version (1/0 before 2.5). */

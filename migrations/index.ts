@@ -41,6 +41,7 @@ import * as createBrokerAuditLog from './20261210130000-create-broker-audit-log.
 import * as createAuditCheckpoints from './20261210150000-create-audit-checkpoints.js';
 import * as dashboardReadIndexes from './20261211160000-dashboard-read-indexes.js';
 import * as verifierHistoryFailuresOmitted from './20261211170000-verifier-history-failures-omitted.js';
+import * as auditFleetPolicyIndex from './20261211170100-audit-fleet-policy-index.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -93,4 +94,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261210150000-create-audit-checkpoints', ...createAuditCheckpoints },
   { name: '20261211160000-dashboard-read-indexes', ...dashboardReadIndexes },
   { name: '20261211170000-verifier-history-failures-omitted', ...verifierHistoryFailuresOmitted },
+  { name: '20261211170100-audit-fleet-policy-index', ...auditFleetPolicyIndex },
 ];

@@ -205,28 +205,64 @@ function shownContext(failure: ShownFailure): unknown {
 const DETAILS_JSONB = String.raw`regexp_replace(details, '\\u(0000|[dD][89abcdefABCDEF][0-9a-fA-F]{2})', '\\ufffd', 'g')::jsonb`;
 
 /**
+ * The policy name a `fleet` record's request named, as the text of its `details` starts
+ * (`{"params":{"name":"<name>"`); null for any other record. Exactly the expression of
+ * `audit_records_fleet_policy_idx` (migration `20261211170100-audit-fleet-policy-index`), so that the
+ * read below is an index scan: a regular expression's match cannot fail on any stored record.
+ */
+const FLEET_POLICY_NAME_SQL = String.raw`substring(details from '^\{"params":\{"name":"([A-Za-z0-9_.:@+-]{1,255})"[,}]')`;
+/**
+ * `fleet` records read per policy name at most, newest first, before the tenant filter: every refused
+ * request naming the policy is one (another tenant's token's too), and an operator token can make as many.
+ */
+export const FLEET_RECORDS_READ = 2_000;
+
+/**
  * Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses.
  * On the node's stream, only certificates' and the node's tenant's tokens' actions: another tenant's
  * token refused on the id (a 404), or acting on an earlier node of the id, is left out.
  * Policy names are global and the fleet stream holds every tenant's actions, so another tenant's
  * token acting on a name (a 404, or a change made before policies had tenants) is left out for a
- * viewer of one tenant: it would show that tenant's token subjects, roles and name.
+ * viewer of one tenant: it would show that tenant's token subjects, roles and name. Each source is
+ * read through its index, newest first, and bounded (`HISTORY_ROWS_SHOWN`, `FLEET_RECORDS_READ`): the
+ * fleet stream grows with every refused admin request, and was read whole, each record parsed as JSON.
  */
 async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | undefined): Promise<TimelineEntry[]> {
   const policyNames = [node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null);
-  const actions = (await knex('audit_records')
+  const onNode = knex('audit_records')
     .select('at', 'actor', 'action', 'details')
-    .where((where) => {
-      void where.where({ stream: node.agentId }).whereNot('action', 'verdict').where((by) => void byCertificateOrTenant(by, node.tenant));
-    })
-    .orWhere((where) => {
-      const names = policyNames.map(() => '?').join(', ');
-      void where.where({ stream: FLEET_STREAM }).whereRaw(policyNames.length === 0 ? 'false' : `(${DETAILS_JSONB} -> 'params' ->> 'name') in (${names})`, policyNames);
-      if (viewerTenant !== undefined) void where.where((by) => void byCertificateOrTenant(by, viewerTenant));
-    })
+    .where({ stream: node.agentId })
+    .whereNot('action', 'verdict')
+    .where((by) => void byCertificateOrTenant(by, node.tenant))
     .orderBy('at', 'desc')
-    .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
+    .limit(HISTORY_ROWS_SHOWN);
+  const [own, policies] = await Promise.all([onNode, policyNames.length === 0 ? [] : policyActions(knex, [...new Set(policyNames)], viewerTenant)]);
+  const actions = ([...own, ...policies] as AuditRow[]).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, HISTORY_ROWS_SHOWN);
   return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1, leftOut: false }));
+}
+
+interface AuditRow {
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly details: string;
+}
+
+/** The newest `fleet` records naming each of `names` (`FLEET_RECORDS_READ` each), those `viewerTenant` may see, newest first. */
+async function policyActions(knex: Knex, names: readonly string[], viewerTenant: string | undefined): Promise<AuditRow[]> {
+  const newest = names.map((name) =>
+    knex('audit_records')
+      .select('at', 'actor', 'action', 'details')
+      .where({ stream: FLEET_STREAM })
+      .whereRaw(`${FLEET_POLICY_NAME_SQL} = ?`, [name])
+      .orderBy('at', 'desc')
+      .limit(FLEET_RECORDS_READ),
+  );
+  const [first, ...rest] = newest;
+  const candidates = (rest.length === 0 ? (first as Knex.QueryBuilder) : knex.unionAll([first as Knex.QueryBuilder, ...rest], true)).as('f');
+  const visible = knex.from(candidates).select('at', 'actor', 'action', 'details');
+  if (viewerTenant !== undefined) void visible.where((by) => void byCertificateOrTenant(by, viewerTenant));
+  return (await visible.orderBy('at', 'desc').limit(HISTORY_ROWS_SHOWN)) as AuditRow[];
 }
 
 /**

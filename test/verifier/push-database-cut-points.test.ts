@@ -99,21 +99,29 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
     });
   }
 
+  /**
+   * An enrolled push node's first attestation passed, its second opened (201) and the evidence for it,
+   * made after `/usr/bin/nc` ran (outside its policy), not sent yet: judged failing when it is.
+   */
+  const failingSecondEvidence = async () => {
+    const node = await push.bootNode();
+    // No refstate: the first instance would leave the uefi_log out, and this one refuse that evidence unjudged (push-boot-log.test.ts).
+    expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+    expect(first.status).to.equal(201);
+    expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
+    expect(second.status).to.equal(201);
+    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
+    return { node, token, attestations, evidence: await node.agent.evidence(requested(second)) };
+  };
+
   for (const [when, afterItRuns] of [['cut before it runs', false], ['run, its reply cut (taken, unknown to the verifier)', true]] as const) {
     it(`at the take of evidence judged failing, ${when}: the FAIL is kept and stored once the database is back (202), never dropped with a 500`, async function () {
-      const node = await push.bootNode();
-      // No refstate: the first instance would leave the uefi_log out, and this one refuse that evidence unjudged (push-boot-log.test.ts).
-      expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
-      const token = await node.agent.openSession();
-      const attestations = `/v3.0/agents/${node.uuid}/attestations`;
-      const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
-      expect(first.status).to.equal(201);
-      expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
-      await new Promise((resolve) => setTimeout(resolve, 1100));
-      const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
-      expect(second.status).to.equal(201);
-      await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
-      const evidence = await node.agent.evidence(requested(second));
+      const { node, token, attestations, evidence } = await failingSecondEvidence();
       const cutsBefore = proxy.cuts;
       proxy.cutAt("set stage = 'evaluating_evidence'", afterItRuns);
       const patched = push.call('PATCH', `${attestations}/latest`, evidence, token, behind);
@@ -130,18 +138,7 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
   }
 
   it('at the re-read of evidence judged failing, taken, its FAIL refused (another process took the row over): the agent\'s failure waits for the database and is stored once (202), never dropped with a 500', async function () {
-    const node = await push.bootNode();
-    expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
-    const token = await node.agent.openSession();
-    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
-    const first = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
-    expect(first.status).to.equal(201);
-    expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(first)), token, behind)).status).to.equal(202);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
-    expect(second.status).to.equal(201);
-    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
-    const evidence = await node.agent.evidence(requested(second));
+    const { node, token, attestations, evidence } = await failingSecondEvidence();
     const writer = behind.push.verdicts;
     const write = writer.write.bind(writer);
     let refusals = 0;

@@ -160,7 +160,10 @@ async function takeLock(connection: RawConnection, waitMs: number): Promise<numb
     await run(connection, 'set local idle_in_transaction_session_timeout = 0');
     let key: number | undefined;
     await pollUntil({ timeoutMs: waitMs, intervalMs: POLL_MS }, 'migration lock', async () => {
-      const result = await run(connection, `select pg_try_advisory_xact_lock($1, ${KEY_SQL}) as locked, ${KEY_SQL} as key`, [MIGRATION_LOCK_CLASS]);
+      // No bind parameter: an extended-protocol query leaves its portal, and with it a snapshot, open in
+      // the idle transaction for as long as the wait lasts, and a `create index concurrently` anywhere in
+      // the database waits for that snapshot (a migration building one then waited for its own waiters).
+      const result = await run(connection, `select pg_try_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, ${KEY_SQL}) as locked, ${KEY_SQL} as key`);
       key = result.rows[0]?.['key'] as number | undefined;
       return result.rows[0]?.['locked'] === true;
     });

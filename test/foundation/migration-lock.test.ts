@@ -104,6 +104,36 @@ describe('migration lock [postgres]', function () {
     }
   });
 
+  it('a start waiting for the lock holds no snapshot while it waits (a concurrent index build anywhere would wait for it)', async () => {
+    const schema = await freshSchema();
+    const { knex } = await service(schema);
+    const pollers = async (): Promise<{ pid: number; xmin: string | null }[]> =>
+      ((await admin.raw(
+        `select pid, backend_xmin::text as xmin from pg_stat_activity
+          where datname = current_database() and state = 'idle in transaction' and query like 'select pg_try_advisory_xact_lock(%'`,
+      )) as { rows: { pid: number; xmin: string | null }[] }).rows;
+    const before = new Set((await pollers()).map((row) => row.pid));
+    const holder = await admin.transaction();
+    try {
+      await holder.raw('select pg_advisory_xact_lock(?, hashtext(?))', [MIGRATION_LOCK_CLASS, schema]);
+      const waiter = migrateLatest(knex, { lockWaitMs: 60_000 });
+      let ours: { pid: number; xmin: string | null } | undefined;
+      await pollUntil({ timeoutMs: 30_000, intervalMs: 20 }, 'the start polling for the lock', async () => {
+        ours = (await pollers()).find((row) => !before.has(row.pid));
+        return ours !== undefined;
+      });
+      // Between two polls the waiter's transaction sits idle: that is when a snapshot would be kept.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const now = (await pollers()).find((row) => row.pid === ours?.pid);
+      expect(now, 'the waiter is still polling').to.not.equal(undefined);
+      expect(now?.xmin).to.equal(null);
+      await holder.commit();
+      expect(await waiter).to.deep.equal(ALL);
+    } finally {
+      if (!holder.isCompleted()) await holder.rollback();
+    }
+  });
+
   it('a start whose lock session ends while it migrates stops before its next migration and fails, and the next start finishes the migrations', async () => {
     const schema = await freshSchema();
     const { knex } = await service(schema);

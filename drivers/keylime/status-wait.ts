@@ -62,7 +62,10 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
       return verdict;
     }
     const left = deadline - performance.now();
-    if (left <= 0) {
+    // A read that took all the time left ends the wait even when `left` is still above 0: its timer may
+    // fire a few ms before the deadline by this clock (libuv counts from the loop's cached time), and a
+    // read begun then would be given the whole grace again (a stalled verifier read three times, not two).
+    if (left <= 0 || verdict === EXPIRED) {
       throw new AttestationServiceUnavailable(`no verdict from the verifier within ${options.timeoutMs / 1000} s (last: ${last})`, {
         cause: lastError,
       });

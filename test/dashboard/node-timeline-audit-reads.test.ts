@@ -1,24 +1,14 @@
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
 import { capturedQueries, rowsRead } from '../helpers/rows-read.js';
 
 /** Verdict records in the node's stream (and in another's): one per round, about 43,000 a day at a 2 s interval. */
 const VERDICTS = 20_000;
 const NODE = { agentId: 'agent-000001', tenant: 'default', runtimePolicy: 'pol-a', mbPolicy: null, liveness: null } as unknown as NodeRow;
-
-/** Appends `count` records to `stream`, from seq `from`, one a second ending `endAgoSeconds` ago. */
-async function appendRecords(knex: Knex, stream: string, from: number, count: number, endAgoSeconds: number, action: string, actor: string, details: string): Promise<void> {
-  await knex.raw(
-    `insert into audit_records (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature)
-     select ?, ?::bigint + g, to_char((now() - make_interval(secs => ?::int + ?::int - g)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ?, ?, ?, ?, '', '', ''
-       from generate_series(1, ?::int) as g`,
-    [stream, from - 1, endAgoSeconds, count, actor, action, stream, details, count],
-  );
-}
 
 /**
  * A node page lists the node's admin actions (and its policies' changes) from the audit log, whose
@@ -33,15 +23,15 @@ describe('dashboard: a node page reads its admin actions, not every verdict of i
     opened = await openTestSchema();
     const knex = opened.database.knex;
     await migrateLatest(knex);
-    await appendRecords(knex, 'agent-000001', 1, 1, 3 * VERDICTS, 'agent.add', 'cert:tenant', '{"params":{}}');
-    await appendRecords(knex, 'agent-000001', 2, VERDICTS, 2000, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
-    await appendRecords(knex, 'agent-000001', 2 + VERDICTS, 1, 1000, 'agent.stop', 'token:ops (operator@default)', '{"params":{},"tenant":"default"}');
+    await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 1, 1, 3 * VERDICTS, 'agent.add', 'cert:tenant', '{"params":{}}');
+    await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 2, VERDICTS, 2000, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
+    await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 2 + VERDICTS, 1, 1000, 'agent.stop', 'token:ops (operator@default)', '{"params":{},"tenant":"default"}');
     // Another tenant's token refused on the id: kept in the log, not shown on this tenant's page.
-    await appendRecords(knex, 'agent-000001', 3 + VERDICTS, 1, 900, 'agent.delete', 'token:x (admin@blue)', '{"params":{},"tenant":"blue"}');
-    await appendRecords(knex, 'agent-000001', 4 + VERDICTS, 100, 0, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
-    await appendRecords(knex, 'agent-000002', 1, VERDICTS, 0, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
-    await appendRecords(knex, 'fleet', 1, 1, 500, 'policy.put', 'cert:tenant', '{"params":{"name":"pol-a"}}');
-    await appendRecords(knex, 'fleet', 2, 1, 400, 'policy.put', 'cert:tenant', '{"params":{"name":"pol-b"}}');
+    await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 3 + VERDICTS, 1, 900, 'agent.delete', 'token:x (admin@blue)', '{"params":{},"tenant":"blue"}');
+    await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 4 + VERDICTS, 100, 0, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
+    await appendBulkAuditRecords(knex, 'agent-000002', 'agent-000002', 1, VERDICTS, 0, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
+    await appendBulkAuditRecords(knex, 'fleet', 'fleet', 1, 1, 500, 'policy.put', 'cert:tenant', '{"params":{"name":"pol-a"}}');
+    await appendBulkAuditRecords(knex, 'fleet', 'fleet', 2, 1, 400, 'policy.put', 'cert:tenant', '{"params":{"name":"pol-b"}}');
     await knex.raw('analyze audit_records');
   });
 

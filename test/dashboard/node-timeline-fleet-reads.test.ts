@@ -1,24 +1,14 @@
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
 import { capturedQueries, rowsRead } from '../helpers/rows-read.js';
 
 /** Refused admin requests of an operator token: each one a record of the `fleet` stream. */
 const REFUSED = 20_000;
 const NODE = { agentId: 'agent-000001', tenant: 'default', runtimePolicy: 'pol-a', mbPolicy: 'mb-a', liveness: null } as unknown as NodeRow;
-
-/** Appends `count` records to `stream`, from seq `from`, one a second ending `endAgoSeconds` ago. */
-async function appendRecords(knex: Knex, stream: string, from: number, count: number, endAgoSeconds: number, action: string, actor: string, details: string): Promise<void> {
-  await knex.raw(
-    `insert into audit_records (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature)
-     select ?, ?::bigint + g, to_char((now() - make_interval(secs => ?::int + ?::int - g)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), ?, ?, null, ?, '', '', ''
-       from generate_series(1, ?::int) as g`,
-    [stream, from - 1, endAgoSeconds, count, actor, action, details, count],
-  );
-}
 
 /**
  * A node page shows the changes of the policies its node uses, found in the `fleet` audit stream,
@@ -34,14 +24,14 @@ describe('dashboard: a node page finds its policies\' changes without reading th
     opened = await openTestSchema();
     const knex = opened.database.knex;
     await migrateLatest(knex);
-    await appendRecords(knex, 'fleet', 1, 1, 3 * REFUSED, 'PUT /allowlists/:name', 'cert:tenant', '{"params":{"name":"pol-a"},"status":200}');
-    await appendRecords(knex, 'fleet', 2, REFUSED, 2000, 'DELETE /agents/:agent_id', 'token:ops (operator@default)', '{"params":{"agent_id":"not an id"},"status":403,"tenant":"default"}');
-    await appendRecords(knex, 'fleet', 2 + REFUSED, 1, 1000, 'PUT /mbpolicies/:name', 'token:ops (admin@default)', '{"params":{"name":"mb-a"},"status":200,"tenant":"default"}');
+    await appendBulkAuditRecords(knex, 'fleet', null, 1, 1, 3 * REFUSED, 'PUT /allowlists/:name', 'cert:tenant', '{"params":{"name":"pol-a"},"status":200}');
+    await appendBulkAuditRecords(knex, 'fleet', null, 2, REFUSED, 2000, 'DELETE /agents/:agent_id', 'token:ops (operator@default)', '{"params":{"agent_id":"not an id"},"status":403,"tenant":"default"}');
+    await appendBulkAuditRecords(knex, 'fleet', null, 2 + REFUSED, 1, 1000, 'PUT /mbpolicies/:name', 'token:ops (admin@default)', '{"params":{"name":"mb-a"},"status":200,"tenant":"default"}');
     // Another tenant's token on the same name: left out for a viewer of `default`.
-    await appendRecords(knex, 'fleet', 3 + REFUSED, 1, 900, 'DELETE /mbpolicies/:name', 'token:x (admin@blue)', '{"params":{"name":"mb-a"},"status":404,"tenant":"blue"}');
+    await appendBulkAuditRecords(knex, 'fleet', null, 3 + REFUSED, 1, 900, 'DELETE /mbpolicies/:name', 'token:x (admin@blue)', '{"params":{"name":"mb-a"},"status":404,"tenant":"blue"}');
     // A record no `jsonb` accepts (a NUL's escape, stored before such texts were escaped) names no policy and fails nothing.
-    await appendRecords(knex, 'fleet', 4 + REFUSED, 1, 800, 'PUT /allowlists/:name', 'cert:tenant', String.raw`{"params":{"name":"pol-a\u0000"},"status":400}`);
-    await appendRecords(knex, 'fleet', 5 + REFUSED, 1, 700, 'PUT /allowlists/:name', 'cert:tenant', '{"params":{"name":"pol-ab"},"status":200}');
+    await appendBulkAuditRecords(knex, 'fleet', null, 4 + REFUSED, 1, 800, 'PUT /allowlists/:name', 'cert:tenant', String.raw`{"params":{"name":"pol-a\u0000"},"status":400}`);
+    await appendBulkAuditRecords(knex, 'fleet', null, 5 + REFUSED, 1, 700, 'PUT /allowlists/:name', 'cert:tenant', '{"params":{"name":"pol-ab"},"status":200}');
     await knex.raw('analyze audit_records');
   });
 

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { LocalTcpProxy } from './local-tcp-proxy.js';
+import { TcpProxy } from '../verifier/helpers/tcp-proxy.js';
 
 /** PostgreSQL's SSLRequest code (protocol §55.2.10): answered by the server with one byte, then the real startup. */
 const SSL_REQUEST = 80877103;
@@ -16,11 +16,10 @@ const SSL_REQUEST = 80877103;
  * name, then text) or, for a named prepared statement parsed once per connection and then only bound,
  * a Bind's (portal, then the statement's name); bytes go on as received, a whole message at a time.
  */
-export class StatementCutProxy extends LocalTcpProxy {
+export class StatementCutProxy extends TcpProxy {
   private armedFor: string | undefined;
   /** Whether the armed statement reaches the server first (its reply is what is cut). */
   private afterItRuns = false;
-  private open = true;
   /** Statements cut so far. */
   cuts = 0;
 
@@ -35,33 +34,17 @@ export class StatementCutProxy extends LocalTcpProxy {
     this.afterItRuns = afterItRuns;
   }
 
-  /** Whether the database is cut away now. */
-  get isCut(): boolean {
-    return !this.open;
-  }
-
-  restore(): void {
+  override restore(): void {
     this.armedFor = undefined;
-    this.open = true;
+    super.restore();
   }
 
-  private cut(): void {
+  override cut(): void {
     this.cuts += 1;
-    this.open = false;
-    this.dropConnections();
+    super.cut();
   }
 
-  override async close(): Promise<void> {
-    this.open = false;
-    await super.close();
-  }
-
-  protected accept(client: Socket): void {
-    if (!this.open) {
-      client.destroy();
-      return;
-    }
-    const { upstream } = this.openUpstream(client);
+  protected override relay(client: Socket, upstream: Socket): void {
     let cutOnReply = false;
     upstream.on('data', (chunk: Buffer) => {
       if (cutOnReply) {
@@ -76,7 +59,7 @@ export class StatementCutProxy extends LocalTcpProxy {
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
-        if (!this.open) {
+        if (this.isCut) {
           client.destroy();
           return;
         }

@@ -25,12 +25,21 @@ export class TcpProxy extends LocalTcpProxy {
     await super.close();
   }
 
+  /** Whether the database is cut away now. */
+  get isCut(): boolean {
+    return !this.open;
+  }
+
   protected accept(client: Socket): void {
     if (!this.open) {
       client.destroy();
       return;
     }
-    const { upstream } = this.openUpstream(client);
+    this.relay(client, this.openUpstream(client).upstream);
+  }
+
+  /** Carries a let-through connection's bytes both ways (a subclass may read them on the way). */
+  protected relay(client: Socket, upstream: Socket): void {
     client.pipe(upstream);
     upstream.pipe(client);
   }

@@ -25,7 +25,7 @@ export interface AttestationOutcome {
   readonly eventIds: readonly string[];
   /** False only for `no-attestation`, which makes no trust claim and so writes nothing. */
   readonly recorded: boolean;
-  /** The node's trust level, when the stage checked it (clean-start, deploy-start). */
+  /** The node's trust level, when the stage read it: a start hook, or an end hook that found none stored for the node's agent. */
   readonly trustLevel?: TrustLevel;
 }
 
@@ -111,11 +111,14 @@ export class AttestationHooks {
     let trustLevel: TrustLevel | undefined;
     let belowMinimum: string | undefined;
     try {
-      if (gated && start) {
+      const stored = gated && !start ? await this.#storedLevel(task) : null;
+      if (stored !== null) {
+        belowMinimum = this.#storedLevelBelowMinimum(stage, stored, nodeMinimum);
+      } else if (gated) {
+        // A start hook, or an end hook with no level to judge (its start's read failed, or the node now
+        // names another agent): read it, as a start does; a gate skipped here would record a pass.
         trustLevel = driver.trustLevel === undefined ? 'id-only' : await driver.trustLevel(task);
         belowMinimum = await this.#gate(task, stage, trustLevel, nodeMinimum, failStep);
-      } else if (gated) {
-        belowMinimum = await this.#storedLevelBelowMinimum(task, stage, nodeMinimum);
       }
       if (start) {
         await driver.startAttestation(task);
@@ -178,14 +181,17 @@ export class AttestationHooks {
     return decision.reason;
   }
 
+  /** The level a start hook stored for the node's current agent (`NodeStore.updateNode` clears it when the node names another), or null. */
+  async #storedLevel(task: Task): Promise<TrustLevel | null> {
+    return (await this.nodes.getNode(task.node.uuid)).trust?.level ?? null;
+  }
+
   /**
-   * An end hook does not ask the level again: it judges the one its start hook stored, so a node its
-   * start let through below the minimum (fail flag off) is not recorded as passed at the end of the step.
-   * Undefined when the node passes, or no level was ever stored for it.
+   * An end hook judges the level its start hook stored rather than asking again, so a node its start
+   * let through below the minimum (fail flag off) is not recorded as passed at the end of the step.
+   * Undefined when the node passes.
    */
-  async #storedLevelBelowMinimum(task: Task, stage: AttestationStage, nodeMinimum: TrustLevel | undefined): Promise<string | undefined> {
-    const level = (await this.nodes.getNode(task.node.uuid)).trust?.level ?? null;
-    if (level === null) return undefined;
+  #storedLevelBelowMinimum(stage: AttestationStage, level: TrustLevel, nodeMinimum: TrustLevel | undefined): string | undefined {
     const step = stepOf(stage);
     const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
     return decision.allowed ? undefined : decision.reason;

@@ -123,7 +123,8 @@ export class NodeStore {
   /**
    * A `driver_info` naming another agent than the stored one (or none) withdraws an operator's
    * acceptance of a lower trust level (`acceptTrustLevel`): it was given for the machine behind that
-   * agent, not for whichever answers next. One given while no agent was named holds for the first.
+   * agent, not for whichever answers next; it clears the trust level stored for the node too (the
+   * next gate reads the new agent's). One given while no agent was named holds for the first.
    * For the same reason such a `driver_info` may not keep the stored `keylime_minimum_trust_level`
    * unchanged (as a merge of the stored fields would): it is refused, and the minimum is set again
    * once the new agent is named, if its machine should have it.
@@ -142,7 +143,7 @@ export class NodeStore {
     const anotherAgent = this.knex.raw("driver_info->>'keylime_agent_uuid' is not null and driver_info->>'keylime_agent_uuid' is distinct from ?::text", [
       agentId ?? null,
     ]);
-    for (const column of ACCEPTANCE_COLUMNS) columns[column] = this.knex.raw('case when ? then null else ?? end', [anotherAgent, column]);
+    for (const column of AGENT_BOUND_COLUMNS) columns[column] = this.knex.raw('case when ? then null else ?? end', [anotherAgent, column]);
     const minimum = jsonTextIn(changes.driverInfo, MINIMUM_TRUST_LEVEL_FIELD);
     const carriesMinimum = this.knex.raw(`? and nullif(driver_info->>'${MINIMUM_TRUST_LEVEL_FIELD}', '') = ?::text`, [anotherAgent, minimum ?? null]);
     const updated = await this.#updateWhere(uuid, columns, agentId, carriesMinimum);
@@ -211,8 +212,12 @@ export class NodeStore {
 /** The `driver_info` field of a node's own minimum trust level (read by `AttestationHooks`). */
 export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
 
-/** The columns of an operator's acceptance of a lower trust level (`acceptTrustLevel`). */
-const ACCEPTANCE_COLUMNS = ['accepted_trust_level', 'accepted_trust_level_note', 'accepted_trust_level_at'] as const;
+/**
+ * The columns that hold for the agent `driver_info` names, cleared when it names another: an operator's
+ * acceptance of a lower trust level (`acceptTrustLevel`), and the level the gate read (`recordTrustLevel`),
+ * which an end hook would otherwise judge the new agent by.
+ */
+const AGENT_BOUND_COLUMNS = ['accepted_trust_level', 'accepted_trust_level_note', 'accepted_trust_level_at', 'trust_level'] as const;
 
 /** PostgreSQL SQLSTATEs (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';

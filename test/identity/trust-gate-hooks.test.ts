@@ -163,6 +163,32 @@ forEachDatabase(
       expect(await s.hooks.onCleanEnd(s.task(stored))).to.include({ status: 'passed' });
     });
 
+    it('an end hook on a node whose start stored no level asks the driver: an id-only node does not pass deploy-end', async function () {
+      const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
+      // No start hook ran (or its level read failed, flag off): nothing stored to judge.
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });
+      const ended = await s.hooks.onDeployEnd(s.task(node));
+      expect(ended).to.include({ status: 'failed', trustLevel: 'id-only', recorded: true });
+      expect(ended.reasons[0]).to.include('deploy needs trust level hardware-tpm;');
+      const stored = await s.store.getNode(node.uuid);
+      expect(stored.trust?.level).to.equal('id-only');
+      expect(stored.lastAttestation).to.include({ status: 'failed' });
+    });
+
+    it("a level stored for one agent is not the next agent's: a driver_info naming another agent clears it, and the end hook asks again", async function () {
+      const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'hardware-tpm', keylime_agent_uuid: `agent-a-${Date.now()}` } });
+      expect(await s.hooks.onDeployStart(s.task(node))).to.include({ status: 'passed', trustLevel: 'hardware-tpm' });
+      // Between the step's hooks the node is pointed at another agent (an operator, or a ramdisk's stored report).
+      const moved = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-only', keylime_agent_uuid: `agent-b-${Date.now()}` } });
+      expect(moved.trust?.level).to.equal(null);
+      const ended = await s.hooks.onDeployEnd(s.task(moved));
+      expect(ended).to.include({ status: 'failed', trustLevel: 'id-only' });
+      // The same agent keeps its level.
+      const same = await s.store.updateNode(node.uuid, { driverInfo: { ...moved.driverInfo, fake_delay_ms: 0 } });
+      expect(same.trust?.level).to.equal('id-only');
+    });
+
     it('with the fail flag off, a node below the minimum whose attestation also fails keeps both reasons', async function () {
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm', fake_outcome: 'fail' } });

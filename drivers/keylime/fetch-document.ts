@@ -18,9 +18,9 @@ export interface FetchLimits {
  * expected checksum (constant-time) when one is given. Nothing is parsed here and nothing is sent
  * anywhere: a mismatch stops the caller before it talks to any attestation service.
  *
- * @throws InvalidParameterValue for a missing file, a 4xx answer, an oversized document, or a
- *   checksum mismatch (naming `driver_info.<field>_checksum`).
- * @throws AttestationServiceUnavailable when the URL cannot be reached, times out or answers 5xx.
+ * @throws InvalidParameterValue for a missing file, a 4xx answer (but 408 and 429), an oversized
+ *   document, or a checksum mismatch (naming `driver_info.<field>_checksum`).
+ * @throws AttestationServiceUnavailable when the URL cannot be reached, times out or answers 5xx, 408 or 429.
  */
 export async function fetchCheckedDocument(document: CheckedDocument, limits: FetchLimits): Promise<Uint8Array> {
   const bytes = document.source.kind === 'file' ? await readBoundedFile(document.source, limits) : await download(document.source, limits);
@@ -67,7 +67,9 @@ async function download(source: Extract<DocumentSource, { kind: 'url' }>, limits
   } catch (cause) {
     throw unreachable(source, limits, cause);
   }
-  if (response.status >= 500) {
+  // A server error, a rate limit or a request timeout: the next attempt may be answered; a driver_info
+  // error (which the hooks throw whatever the fail flags) would stop the step for a busy server.
+  if (response.status >= 500 || response.status === 429 || response.status === 408) {
     await response.body?.cancel();
     throw new AttestationServiceUnavailable(`${describeSource(source)} answered ${response.status}`);
   }

@@ -46,6 +46,8 @@ describe('keylime driver: fetching policy documents', function () {
         setTimeout(() => response.end(ALLOWLIST), 3000).unref();
       } else if (request.url === '/broken') {
         response.writeHead(503).end();
+      } else if (request.url === '/busy' || request.url === '/stalled') {
+        response.writeHead(request.url === '/busy' ? 429 : 408, { 'retry-after': '30' }).end();
       } else {
         response.writeHead(404).end();
       }
@@ -137,6 +139,14 @@ describe('keylime driver: fetching policy documents', function () {
     const error = await rejection(fetchCheckedDocument(refused, limits()));
     expect(error).to.be.instanceOf(AttestationServiceUnavailable);
     expect(error.message).to.equal(`attestation service unavailable: cannot fetch driver_info.keylime_allowlist (http://127.0.0.1:${closed}/a): ECONNREFUSED`);
+  });
+
+  it('counts a 429 or 408 as an unavailable service, not a driver_info error: retrying later cures them', async function () {
+    for (const [route, status] of [['/busy', 429], ['/stalled', 408]] as const) {
+      const error = await rejection(fetchCheckedDocument(url(route), limits()));
+      expect(error, route).to.be.instanceOf(AttestationServiceUnavailable);
+      expect(error.message).to.equal(`attestation service unavailable: driver_info.keylime_allowlist (${base}${route}) answered ${status}`);
+    }
   });
 
   it("stops at once with the task's abort reason", async function () {

@@ -1,5 +1,5 @@
 import { AttestationFailed } from '../../interfaces/errors.js';
-import { KeylimeHttpError } from '../../lib/http/client-errors.js';
+import { BadRemoteReplyError, KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { trustLevelHasEvidence, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore } from '../../lib/tenant/ek-certificate-check.js';
 import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
@@ -47,14 +47,22 @@ async function readLivenessEnrolment(liveness: LivenessClient, agentId: string):
   return (await readLivenessEnrolmentAt(liveness, agentId))?.status;
 }
 
-/** `readLivenessEnrolment` with the verifier's clock when it answered, when its reply carried a `Date` header. */
+/**
+ * `readLivenessEnrolment` with the verifier's clock when it answered, when its reply carried a `Date` header.
+ * @throws BadRemoteReplyError for a reply about another agent: its `alive` must never stand in for this one's.
+ */
 async function readLivenessEnrolmentAt(liveness: LivenessClient, agentId: string): Promise<{ readonly status: LivenessStatusReply; readonly verifierTime: number | undefined } | undefined> {
+  let read: { readonly status: LivenessStatusReply; readonly verifierTime: number | undefined };
   try {
-    return await liveness.statusAt(agentId);
+    read = await liveness.statusAt(agentId);
   } catch (error) {
     if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) return undefined;
     throw error;
   }
+  if (read.status.agent_id !== agentId) {
+    throw new BadRemoteReplyError(`verifier liveness status of agent ${agentId}`, `it names agent ${JSON.stringify(read.status.agent_id.slice(0, 64))}: not trusted`);
+  }
+  return read;
 }
 
 /** Why a liveness enrolment is not this node's (no `metadata`: a verifier older than the field), or undefined. */

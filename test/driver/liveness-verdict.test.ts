@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { readLivenessVerdict } from '../../drivers/keylime/node-identity.js';
 import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
+import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
 import { validateDto } from '../../lib/http/dto-validation.js';
 import type { KeylimeClient } from '../../lib/http/keylime-client.js';
 import { LivenessClient, LivenessStatusReply } from '../../lib/verifier/liveness/liveness-client.js';
@@ -81,6 +82,13 @@ describe('keylime driver: a liveness `alive` goes stale', function () {
     expect((await verdictOn(reply({ stale: true, freshness_bound: 600 }))).kind).to.equal('pending');
     const pending = await verdictOn(reply({ liveness_status: 'pending', stale: true, last_seen: NOW - 900, freshness_bound: 600 }));
     expect(pending).to.deep.equal({ kind: 'pending', why: 'the verifier calls its last liveness answer stale (no answer within its 600 s bound)' });
+  });
+
+  it("does not take another agent's alive for this one's: a reply naming another agent_id is a bad reply", async function () {
+    let error: unknown;
+    await verdictOn(reply({ agent_id: 'host-2' })).catch((caught: unknown) => (error = caught));
+    expect(error).to.be.instanceOf(BadRemoteReplyError);
+    expect((error as Error).message).to.contain('names agent "host-2": not trusted');
   });
 
   it('keeps pending for a node not yet checked, and fails an unreachable or failed one', async function () {

@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import type { AttestationInterface } from '../../interfaces/attestation-interface.js';
-import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, TrustLevelTooLow } from '../../interfaces/errors.js';
+import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, MissingParameterValue, TrustLevelTooLow } from '../../interfaces/errors.js';
 import type { AttestationStatus } from '../../interfaces/node.js';
 import type { IronlimeSettings } from '../../interfaces/settings.js';
 import type { Task } from '../../interfaces/task.js';
@@ -44,8 +44,9 @@ export interface AttestationOutcome {
  * the hook throw `AttestationFailed` when the stage's flag (`keylime.failCleanOnAttestationFailure`
  * / `failDeployOnAttestationFailure`) is true; when false it is logged and the outcome returned.
  * Configuration errors (unknown or disabled interface, bad `driver_info`) always throw, before any
- * operation runs, and are not recorded; so does an `InvalidParameterValue` a driver operation throws
- * (a `driver_info` document that is malformed or fails its checksum), whatever the fail flags. An abort of `task.signal` rethrows its reason unrecorded.
+ * operation runs, and are not recorded; so does an `InvalidParameterValue` or `MissingParameterValue` a
+ * driver operation throws (a `driver_info` document that is malformed or fails its checksum, no agent
+ * located yet), whatever the fail flags. An abort of `task.signal` rethrows its reason unrecorded.
  *
  * The start hooks first gate the node by its trust level (docs/identity.md): the driver's
  * `trustLevel` is stored on the node and compared with the step's minimum (`driver_info
@@ -126,9 +127,15 @@ export class AttestationHooks {
       await driver.validateSecurityStatus(task);
       verdict = { status: 'passed', reasons: [], eventIds: [] };
     } catch (error) {
-      // A driver_info document the driver refuses (e.g. an allowlist failing its checksum) is a
-      // configuration error, as Ironic's start_attestation raises it: never an outcome to go on from.
-      if ((task.signal.aborted && error === task.signal.reason) || error instanceof TrustLevelTooLow || error instanceof InvalidParameterValue) {
+      // A driver_info document the driver refuses (e.g. an allowlist failing its checksum), or a field
+      // still missing when it is read (no agent located yet), is a configuration error, as Ironic's
+      // start_attestation raises it: never an outcome to go on from, nor an "unexpected error".
+      if (
+        (task.signal.aborted && error === task.signal.reason) ||
+        error instanceof TrustLevelTooLow ||
+        error instanceof InvalidParameterValue ||
+        error instanceof MissingParameterValue
+      ) {
         throw error;
       }
       verdict = classify(error);

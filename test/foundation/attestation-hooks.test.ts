@@ -7,10 +7,12 @@ import {
   InterfaceNotEnabled,
   InterfaceNotFound,
   InvalidParameterValue,
+  MissingParameterValue,
 } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import type { Task, TaskLogger } from '../../interfaces/task.js';
 import { FakeAttestation } from '../../drivers/fake/fake-attestation.js';
+import type { TrustLevel } from '../../lib/identity/trust-level.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import type { IronlimeConfig } from '../../lib/config/ironlime-config.js';
 import { AttestationHooks } from '../../lib/provisioning/attestation-hooks.js';
@@ -54,6 +56,13 @@ class UnreachableAttestation extends AttestationInterface {
 class TamperedPolicyAttestation extends UnreachableAttestation {
   override async startAttestation(): Promise<void> {
     throw new InvalidParameterValue('driver_info.keylime_allowlist_checksum', 'the fetched keylime_allowlist has another sha256');
+  }
+}
+
+/** A driver whose node has no agent yet when attestation starts (the keylime driver whose locator has no report). */
+class UnlocatedAgentAttestation extends TamperedPolicyAttestation {
+  override trustLevel(): Promise<TrustLevel> {
+    return Promise.reject(new MissingParameterValue(['keylime_agent_uuid']));
   }
 }
 
@@ -244,6 +253,19 @@ forEachDatabase(
         const error = await rejection(container.resolve(AttestationHooks).onCleanStart(createTask(node, config)));
         expect(error, `failCleanOnAttestationFailure ${failClean}`).to.be.instanceOf(InvalidParameterValue);
         expect((error as Error).message).to.equal('driver_info.keylime_allowlist_checksum: the fetched keylime_allowlist has another sha256');
+        expect((await store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
+      }
+    });
+
+    it("rethrows a driver operation's MissingParameterValue (no agent located yet) unrecorded, whatever the fail flags", async function () {
+      for (const failClean of [true, false]) {
+        const config = buildConfig({ enabledAttestationInterfaces: ['unlocated'], keylime: { failCleanOnAttestationFailure: failClean } });
+        const container = createProvisioningContainer({ config, database: fixture.database, attestationInterfaces: { unlocated: () => new UnlocatedAgentAttestation() } });
+        const store = container.resolve(NodeStore);
+        const node = await store.createNode({ attestationInterface: 'unlocated' });
+        const error = await rejection(container.resolve(AttestationHooks).onCleanStart(createTask(node, config)));
+        expect(error, `failCleanOnAttestationFailure ${failClean}`).to.be.instanceOf(MissingParameterValue);
+        expect((error as Error).message).to.equal('driver_info is missing required field(s): keylime_agent_uuid');
         expect((await store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
       }
     });

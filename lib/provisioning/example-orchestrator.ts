@@ -114,9 +114,14 @@ export class ExampleOrchestrator {
   /**
    * The ramdisk's lookup call: it booted on the node and reports its Keylime agent. Kept for the
    * keylime driver's locator, which stores it in `driver_info` when attestation starts. With
-   * `store: true` it is stored at once instead (`KeylimeAttestation.locateAgent`).
+   * `store: true` it is stored at once instead (`KeylimeAttestation.locateAgent`), and refused while a
+   * clean, deploy or teardown runs on the node: stored then, it re-pointed the node between the step's
+   * hooks, or between its passing deploy and the secret's release to the agent `driver_info` names.
+   * @throws NodeBusy
    */
   async reportAgent(uuid: string, location: AgentLocation, options: { store?: boolean } = {}): Promise<Node> {
+    const running = this.busy.get(uuid);
+    if (options.store === true && running !== undefined) throw new NodeBusy(uuid, running, 'agent report');
     const node = await this.nodes.getNode(uuid);
     this.reports.set(uuid, location);
     const driver = this.registry.interfaceFor(node);

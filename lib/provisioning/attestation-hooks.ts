@@ -182,7 +182,7 @@ export class AttestationHooks {
     await this.nodes.recordAttestation(task.node.uuid, { status: 'failed', reason: decision.reason, eventIds: [] });
     if (failStep) {
       task.logger.error(context, `trust level too low; failing the ${step} step`);
-      throw new TrustLevelTooLow(step, level, decision.minimum, decision.reason);
+      throw new TrustLevelTooLow(step, level, decision.minimum, `${decision.reason} (${minimumHint(step, level, decision.source)})`);
     }
     task.logger.warn(context, `trust level too low (${decision.reason}); continuing because the fail flag is off`);
     return decision.reason;
@@ -203,6 +203,19 @@ export class AttestationHooks {
     const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
     return decision.allowed ? undefined : decision.reason;
   }
+}
+
+/** Where a refused step's minimum came from and how an operator accepts the node's level, for the error a new operator reads. */
+function minimumHint(step: GatedStep, level: TrustLevel, source: 'node' | 'config' | 'default'): string {
+  const from = {
+    node: "this node's own minimum (driver_info.keylime_minimum_trust_level, else the level an operator accepted)",
+    config: `the configured attestation.minimumTrustLevel.${step}`,
+    default: `the default minimum for ${step} (attestation.minimumTrustLevel.${step})`,
+  }[source];
+  return (
+    `minimum from ${from}; to go on at ${level}, an operator accepts it: driver_info.keylime_minimum_trust_level ${level} (wins over any other minimum), ` +
+    `or NodeStore.acceptTrustLevel(uuid, '${level}', note) when driver_info sets none; see docs/identity.md`
+  );
 }
 
 /** The step a stage belongs to. */

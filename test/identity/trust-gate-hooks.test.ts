@@ -46,6 +46,9 @@ forEachDatabase(
       const refused = await refusal(s.hooks.onDeployStart(s.task(node)));
       expect(refused).to.include({ code: 'ERR_TRUST_LEVEL_TOO_LOW', step: 'deploy', level: 'id-secret', minimum: 'hardware-tpm' });
       expect(refused.message).to.include('deploy needs trust level hardware-tpm;').and.include('this node is id-secret');
+      // A new operator is told where the minimum came from and how to accept the node's level.
+      expect(refused.message).to.include('the default minimum for deploy (attestation.minimumTrustLevel.deploy)');
+      expect(refused.message).to.include(`NodeStore.acceptTrustLevel(uuid, 'id-secret', note)`).and.include('docs/identity.md');
       expect(s.fake.calls.map((call) => call.operation)).to.deep.equal(['validate']);
       const stored = await s.store.getNode(node.uuid);
       expect(stored.trust?.level).to.equal('id-secret');
@@ -65,7 +68,9 @@ forEachDatabase(
     it('attestation.minimumTrustLevel sets the minimum per step', async function () {
       const s = setup(fixture, { attestation: { minimumTrustLevel: { clean: 'id-secret', deploy: 'id-secret' } } });
       const only = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });
-      expect(await refusal(s.hooks.onCleanStart(s.task(only)))).to.include({ step: 'clean', minimum: 'id-secret', level: 'id-only' });
+      const configured = await refusal(s.hooks.onCleanStart(s.task(only)));
+      expect(configured).to.include({ step: 'clean', minimum: 'id-secret', level: 'id-only' });
+      expect(configured.message).to.include('the configured attestation.minimumTrustLevel.clean');
       const secret = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret' } });
       expect(await s.hooks.onDeployStart(s.task(secret))).to.include({ status: 'passed' });
     });
@@ -75,7 +80,9 @@ forEachDatabase(
       const lowered = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret', keylime_minimum_trust_level: 'id-secret' } });
       expect(await s.hooks.onDeployStart(s.task(lowered))).to.include({ status: 'passed', trustLevel: 'id-secret' });
       const raised = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm', keylime_minimum_trust_level: 'hardware-tpm' } });
-      expect((await refusal(s.hooks.onCleanStart(s.task(raised)))).step).to.equal('clean');
+      const raisedRefusal = await refusal(s.hooks.onCleanStart(s.task(raised)));
+      expect(raisedRefusal.step).to.equal('clean');
+      expect(raisedRefusal.message).to.include("this node's own minimum (driver_info.keylime_minimum_trust_level, else the level an operator accepted)");
       const bad = await s.store.createNode({ driverInfo: { keylime_minimum_trust_level: 'tpm' } });
       let error: unknown;
       await s.hooks.onDeployStart(s.task(bad)).catch((caught: unknown) => (error = caught));

@@ -3,6 +3,7 @@ import { BadRemoteReplyError } from '../http/client-errors.js';
 import { RequestValidationError } from '../http/http-errors.js';
 import { RepeatedMemberJsonReader, type RepeatedTexts } from '../http/repeated-member-json.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
+import type { ReplyBudget } from '../http/reply-budget.js';
 import { ThinHttpsClient } from '../http/thin-https-client.js';
 import { AgentInfoResults, AgentVersionResults, PubkeyResults, QuoteResults, VerifyKeyResults } from './agent-reply-dtos.js';
 
@@ -28,6 +29,8 @@ export interface AgentClientOptions {
    * pull loop polls each agent every few seconds; a one-off caller gains nothing from it.
    */
   readonly bootLogs?: RepeatedTexts;
+  /** Bytes of replies the clients of one process read and judge at once (`ThinHttpsClientOptions.replyBudget`): the verifier's pull loop shares one. */
+  readonly replyBudget?: ReplyBudget;
 }
 
 export interface IntegrityQuoteRequest {
@@ -62,6 +65,7 @@ export class AgentClient {
       tls: pinnedWithClient(options.agentCert, options.clientTls),
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxReplyBytes === undefined ? {} : { maxReplyBytes: options.maxReplyBytes }),
+      ...(options.replyBudget === undefined ? {} : { replyBudget: options.replyBudget }),
     });
     this.prefix = `/v${options.apiVersion ?? '2.6'}`;
     this.quoteReader = options.bootLogs === undefined ? undefined : new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], options.bootLogs);

@@ -51,6 +51,11 @@ export class Http1ResponseParser {
   private done: Http1Response | undefined;
   /** Bytes came after the response (a server that does not follow the framing): the connection is not reusable. */
   excess = false;
+  /**
+   * Once the head is read, the most body bytes the response can have: its `Content-Length`, or
+   * `maxBodyBytes` for a chunked body or one that ends with the connection. Undefined before.
+   */
+  declaredBodyBytes: number | undefined;
 
   constructor(
     private readonly maxBodyBytes: number,
@@ -118,6 +123,7 @@ export class Http1ResponseParser {
     this.status = status;
     this.statusText = statusLine[2] ?? '';
     this.body = this.framing(lines, status);
+    this.declaredBodyBytes = this.body.kind === 'length' ? this.body.remaining : this.maxBodyBytes;
     if (this.body.kind === 'length' && this.body.remaining === 0) {
       this.finish();
     }

@@ -6,6 +6,7 @@ import { keylimeTlsConnectOptions, type KeylimeClientTls } from './keylime-clien
 import { replyEnvelope } from './keylime-reply.js';
 import { classify } from './keylime-transport-errors.js';
 import { readJsonBody, type JsonBodyReader } from './repeated-member-json.js';
+import type { ReplyBudget, ReplyHold } from './reply-budget.js';
 
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
@@ -26,6 +27,12 @@ export interface ThinHttpsClientOptions {
   readonly timeoutMs: number;
   /** Largest reply accepted (default 64 MiB: a first round may carry a whole IMA log). */
   readonly maxReplyBytes?: number;
+  /**
+   * Shared by the clients of a process: a reply is read only once its declared length fits (the
+   * connection paused until then), and held until the turn of the event loop that handed its results
+   * over has ended — a caller that judges them at once, as the pull round does, judges them inside it.
+   */
+  readonly replyBudget?: ReplyBudget;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -51,6 +58,8 @@ interface InFlight {
   readonly reused: boolean;
   /** Some bytes of the answer arrived. */
   received: boolean;
+  /** The reply's claim on the client's `replyBudget`, once its head told its length. */
+  hold: ReplyHold | undefined;
 }
 
 const DEFAULT_MAX_REPLY = 64 * 1024 * 1024;
@@ -79,6 +88,7 @@ export class ThinHttpsClient {
   private readonly origin: string;
   private readonly timeoutMs: number;
   private readonly maxReplyBytes: number;
+  private readonly replyBudget: ReplyBudget | undefined;
   private socket: TLSSocket | undefined;
   /** Connections opened so far: the serial of the current one. */
   private opened = 0;
@@ -96,6 +106,7 @@ export class ThinHttpsClient {
     this.origin = base.origin;
     this.timeoutMs = options.timeoutMs;
     this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY;
+    this.replyBudget = options.replyBudget;
   }
 
   /** The URL a path is sent to (for error messages). */
@@ -131,6 +142,7 @@ export class ThinHttpsClient {
   close(): void {
     const current = this.current;
     this.current = undefined;
+    current?.hold?.release();
     const failed = [...(current === undefined ? [] : [current.job]), ...this.queue.splice(0)];
     current?.socket.destroy();
     this.socket?.destroy();
@@ -160,7 +172,7 @@ export class ThinHttpsClient {
     }
     const reused = this.socket !== undefined;
     const socket = this.socket ?? this.openSocket();
-    const current: InFlight = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false };
+    const current: InFlight = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false, hold: undefined };
     this.current = current;
     socket.ref();
     const head = `${job.method} ${job.path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nAccept: application/json\r\nConnection: keep-alive\r\n`;
@@ -200,7 +212,18 @@ export class ThinHttpsClient {
     }
     if (response !== undefined) {
       this.complete(current, response);
+    } else if (current.hold === undefined) {
+      this.claimBudget(current);
     }
+  }
+
+  /** Once the head told the body's length: the reply is read on only when the budget holds it. */
+  private claimBudget(current: InFlight): void {
+    const declared = current.parser.declaredBodyBytes;
+    if (this.replyBudget === undefined || declared === undefined) return;
+    const { socket } = current;
+    current.hold = this.replyBudget.reserve(declared, () => socket.resume());
+    if (!current.hold.granted) socket.pause();
   }
 
   /**
@@ -249,6 +272,7 @@ export class ThinHttpsClient {
   private retryOrFail(current: InFlight, error: Error): void {
     const { job } = current;
     this.current = undefined;
+    current.hold?.release();
     if (current.reused && !current.received && !job.retried && job.method !== 'POST') {
       job.retried = true;
       this.send(job);
@@ -289,6 +313,9 @@ export class ThinHttpsClient {
     if (this.current === current) this.current = undefined;
     clearTimeout(current.job.deadline);
     outcome();
+    const hold = current.hold;
+    if (hold?.granted === true) setImmediate(() => hold.release());
+    else hold?.release();
     this.next();
   }
 

@@ -7,6 +7,7 @@ import { httpsServiceUrl } from '../http/keylime-client.js';
 import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { RepeatedTexts } from '../http/repeated-member-json.js';
+import type { ReplyBudget } from '../http/reply-budget.js';
 import type { GridEntry } from './round-start-grid.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
@@ -67,6 +68,8 @@ export interface PolledAgentDeps {
   readonly measuredBootEvaluate: MeasuredBootEvaluate;
   /** Boot logs the agents' clients share (`AgentClientOptions.bootLogs`). */
   readonly bootLogs: RepeatedTexts;
+  /** Bytes of quote replies the agents' clients read and judge at once (`VerifierConfig.pullReplyBudget`). */
+  readonly replyBudget?: ReplyBudget;
 }
 
 /** What compiling an agent's stored policies needs (the pull loop and the push routes share it). */
@@ -174,6 +177,7 @@ function buildPolledAgent(record: VerifierAgentRecord, stored: StoredAgentPolici
     apiVersion: record.supportedVersion,
     timeoutMs: deps.requestTimeoutMs,
     bootLogs: deps.bootLogs,
+    ...(deps.replyBudget === undefined ? {} : { replyBudget: deps.replyBudget }),
   });
   return {
     enrolment: record,

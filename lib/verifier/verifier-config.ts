@@ -108,6 +108,16 @@ export class VerifierConfig {
   @Max(10000)
   maxConcurrentRounds = 128;
 
+  /**
+   * Bytes of agents' quote replies over 256 KiB (`UNCOUNTED_REPLY_BYTES`) the pull loop reads and judges at once, across
+   * agents, by their declared length; a reply that does not fit waits, its connection paused, within its
+   * request timeout. A reply larger than the whole budget is read alone.
+   */
+  @IsInt()
+  @Min(1024 * 1024)
+  @Max(4 * 1024 * 1024 * 1024)
+  pullReplyBudget = 128 * 1024 * 1024;
+
   /** Seconds a process's claim on an agent lasts without renewal; others take the agent over after. */
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(1)
@@ -232,6 +242,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_EXPONENTIAL_BACKOFF', field: 'exponentialBackoff', kind: 'boolean' },
   { name: 'IRONLIME_VERIFIER_REQUEST_TIMEOUT', field: 'requestTimeout', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_MAX_CONCURRENT_ROUNDS', field: 'maxConcurrentRounds', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_PULL_REPLY_BUDGET', field: 'pullReplyBudget', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_HISTORY_RETENTION_DAYS', field: 'historyRetentionDays', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_AUDIT_RETENTION_DAYS', field: 'auditRetentionDays', kind: 'number' },

@@ -11,6 +11,7 @@ import { migrateLatest } from '../db/migrate.js';
 import { readConfiguredCaFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
+import { ReplyBudget } from '../http/reply-budget.js';
 import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
@@ -175,6 +176,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       requestTimeoutMs: Math.round(config.requestTimeout * 1000),
       measuredBootEvaluate: config.measuredBootEvaluate,
       bootLogs: new RepeatedTexts(),
+      replyBudget: new ReplyBudget(config.pullReplyBudget),
     };
     const engine = {
       severityPolicy: severity,

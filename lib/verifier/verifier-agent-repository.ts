@@ -18,6 +18,20 @@ import type { RoundWrite } from './round-writer.js';
 import { storeRounds } from './save-rounds.js';
 import { VerifierConflict } from './verifier-errors.js';
 
+/**
+ * Bytes of history rows one page reads at most (past the first row): a row keeps up to 100 failures of
+ * up to 4 KB each (`storedFailures`), so `limit=1000` could otherwise read and send ~400 MB at once.
+ */
+export const MAX_HISTORY_PAGE_BYTES = 4 * 1024 * 1024;
+/** What a row's other columns weigh in a reply, as JSON, at most (ids, times, nonce, counts). */
+const HISTORY_ROW_BYTES = 512;
+
+/** A page of an agent's history, newest first; `nextBefore` when the page ended at its byte bound. */
+export interface HistoryPage {
+  readonly rows: HistoryRecord[];
+  readonly nextBefore?: number;
+}
+
 const AGENTS = 'verifier_agents';
 const HISTORY = 'verifier_attestation_history';
 const RUNTIME_POLICIES = 'verifier_runtime_policies';
@@ -214,14 +228,25 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * The newest `limit` history rows of an agent, newest first: only those written for `tenant`'s node
-   * of this id, or, without a tenant, every row (a row of unknown tenant included).
+   * A page of an agent's history rows, newest first, from the row before id `before` (from the newest
+   * without it): at most `limit` rows, and no more rows once those read reach `MAX_HISTORY_PAGE_BYTES`
+   * (a row's failures, its omitted event ids and `HISTORY_ROW_BYTES`, summed in the query, so rows past
+   * the bound are never read); the first row is always read. `nextBefore` (the page's last id) is set
+   * when the bytes ended the page first: the next page starts there. Only rows written for `tenant`'s
+   * node of this id, or, without a tenant, every row (a row of unknown tenant included).
    */
-  async history(agentId: string, limit: number, tenant: string | undefined): Promise<HistoryRecord[]> {
-    const query = this.knex(HISTORY).where({ agent_id: agentId });
-    if (tenant !== undefined) void query.where({ tenant });
-    const rows = (await query.orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];
-    return rows.map(historyFromRow);
+  async history(agentId: string, limit: number, tenant: string | undefined, before?: number): Promise<HistoryPage> {
+    const rowBytes = `octet_length(failures::text) + octet_length(omitted_event_ids::text) + ${HISTORY_ROW_BYTES}`;
+    const inner = this.knex(HISTORY)
+      .select('*', this.knex.raw(`${rowBytes} as row_bytes`), this.knex.raw(`sum(${rowBytes}) over (order by id desc rows between unbounded preceding and current row) as page_bytes`))
+      .where({ agent_id: agentId });
+    if (tenant !== undefined) void inner.where({ tenant });
+    if (before !== undefined) void inner.where('id', '<', before);
+    void inner.orderBy('id', 'desc').limit(limit);
+    const rows = (await this.knex.from(inner.as('page')).whereRaw('page_bytes - row_bytes < ?', [MAX_HISTORY_PAGE_BYTES]).orderBy('id', 'desc')) as Record<string, unknown>[];
+    const last = rows[rows.length - 1];
+    const full = last !== undefined && rows.length < limit && Number(last['page_bytes']) >= MAX_HISTORY_PAGE_BYTES;
+    return { rows: rows.map(historyFromRow), ...(full ? { nextBefore: Number(last['id']) } : {}) };
   }
 }
 

@@ -199,6 +199,12 @@ export class HistoryQuery {
   @Min(1)
   @Max(1000)
   limit?: number;
+
+  /** Rows older than this history id only (the `next_before` of the previous page). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  before?: number;
 }
 
 /** `POST/PUT /v2.x/allowlists/{name}` (spec §4.4). */

@@ -129,8 +129,10 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     admin: true,
     params: AgentIdParams,
     query: HistoryQuery,
-    handler: async ({ params, query, request, reply }) =>
-      ok(reply, { history: await verifier().history(params.agent_id, query.limit ?? 100, visibleTenant(principalOf(request))) }),
+    handler: async ({ params, query, request, reply }) => {
+      const page = await verifier().history(params.agent_id, query.limit ?? 100, visibleTenant(principalOf(request)), query.before);
+      return ok(reply, { history: page.rows, ...(page.nextBefore === undefined ? {} : { next_before: page.nextBefore }) });
+    },
   });
 
   const stores = (): PolicyStoreService => container.resolve(PolicyStoreService);

@@ -8,8 +8,8 @@ import { checkEnrolment, type PolicyReference } from './enrolment-check.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { agentStatusResults, type AgentStatusResults, type StatusContext } from './status-results.js';
 import { statusFreshnessBounds } from './freshness-bounds.js';
-import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-record.js';
-import { VerifierAgentRepository } from './verifier-agent-repository.js';
+import type { VerifierAgentEnrolment } from './verifier-agent-record.js';
+import { VerifierAgentRepository, type HistoryPage } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import type { AddAgentBody } from './verifier-dtos.js';
 import type { IdentityQuery } from './verify-route-dtos.js';
@@ -265,11 +265,12 @@ export class VerifierService {
   }
 
   /**
-   * The newest `limit` rounds of an agent (kept after it is deleted) that were written for `tenant`'s
-   * node of this id; every tenant's when undefined (a client certificate).
+   * A page of an agent's rounds (kept after it is deleted), newest first from before id `before`, that
+   * were written for `tenant`'s node of this id; every tenant's when undefined (a client certificate).
+   * At most `limit` rows and about `MAX_HISTORY_PAGE_BYTES` (`VerifierAgentRepository.history`).
    */
-  history(agentId: string, limit: number, tenant: string | undefined): Promise<HistoryRecord[]> {
-    return this.agents.history(agentId, limit, tenant);
+  history(agentId: string, limit: number, tenant: string | undefined, before?: number): Promise<HistoryPage> {
+    return this.agents.history(agentId, limit, tenant, before);
   }
 
   /** `GET /verify/identity` (spec §4.6): AK signature, nonce and pcrDigest only. @throws VerifierAgentNotFound */

@@ -111,7 +111,7 @@ forEachDatabase(
       // A round that judged nothing (V delivered on a retry) stores state only.
       const vOnly = { ...busyState(), operationalState: OperationalState.GET_QUOTE };
       expect(await agents.saveRound({ agentId: e.agentId, verifierId: 'default', owner: 'owner-1', leaseSeconds: 30, state: vOnly, history: undefined })).to.equal(true);
-      expect(await agents.history(e.agentId, 10, undefined)).to.have.length(1);
+      expect((await agents.history(e.agentId, 10, undefined)).rows).to.have.length(1);
     });
 
     it('updateSupportedVersion stores a renegotiated agent API version only while the owner holds the agent at the row version given, and returns the new one', async function () {
@@ -162,7 +162,7 @@ forEachDatabase(
       const stored = await agents.find(e.agentId);
       expect(stored?.state.operationalState).to.equal(OperationalState.TENANT_FAILED);
       expect(stored?.state.attestationCount).to.equal(1);
-      const history = await agents.history(e.agentId, 10, undefined);
+      const history = (await agents.history(e.agentId, 10, undefined)).rows;
       // Rounds not stored leave no history row either: history and attestation_count never disagree.
       expect(history.map((h) => h.attestationCount)).to.deep.equal([1]);
       expect(history[0]?.failures).to.deep.equal([{ event_id: 'ima.pcr_mismatch', severity_label: 'emergency', context: { n: 1 }, recoverable: true }]);
@@ -189,7 +189,7 @@ forEachDatabase(
         expect(await agents.saveRound(failed(2))).to.equal(false);
       }
       expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.FAILED, attestationCount: 1 });
-      expect((await agents.history(e.agentId, 10, undefined)).map((h) => h.attestationCount)).to.deep.equal([1]);
+      expect((await agents.history(e.agentId, 10, undefined)).rows.map((h) => h.attestationCount)).to.deep.equal([1]);
     });
 
     it('a round with expectedVersion is not stored over a verdict stored since the read, though the state is the same', async function () {
@@ -199,7 +199,7 @@ forEachDatabase(
       expect(await agents.saveRound(round(e.agentId, OperationalState.GET_QUOTE, 1))).to.equal(true);
       expect(await agents.saveRound(round(e.agentId, OperationalState.FAILED, 1, read))).to.equal(false);
       expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.GET_QUOTE, attestationCount: 1 });
-      expect((await agents.history(e.agentId, 10, undefined)).map((h) => h.outcome)).to.deep.equal(['pass']);
+      expect((await agents.history(e.agentId, 10, undefined)).rows.map((h) => h.outcome)).to.deep.equal(['pass']);
     });
 
     it('two writes for one agent in one batch go in successive statements: the later one is judged against the row the earlier one left', async function () {
@@ -215,7 +215,7 @@ forEachDatabase(
           const answers = await Promise.all(failFirst ? [writer.write(fail), writer.write(pass)] : [writer.write(pass), writer.write(fail)]);
           expect(answers, `fail first: ${failFirst}`).to.deep.equal([true, false]);
           const first = failFirst ? 'fail' : 'pass';
-          expect((await agents.history(e.agentId, 10, undefined)).map((h) => h.outcome), `fail first: ${failFirst}`).to.deep.equal([first]);
+          expect((await agents.history(e.agentId, 10, undefined)).rows.map((h) => h.outcome), `fail first: ${failFirst}`).to.deep.equal([first]);
           expect((await agents.find(e.agentId))?.state.operationalState).to.equal(failFirst ? OperationalState.FAILED : OperationalState.GET_QUOTE);
         }
       } finally {
@@ -340,7 +340,7 @@ forEachDatabase(
       expect(await policies.findRuntime(e.agentId)).to.equal(undefined);
       expect(await policies.findMb(e.agentId)).to.equal(undefined);
       expect(await policies.findRuntime(sharedName)).to.not.equal(undefined);
-      expect(await agents.history(e.agentId, 10, undefined)).to.have.length(1);
+      expect((await agents.history(e.agentId, 10, undefined)).rows).to.have.length(1);
     });
 
     it("delete leaves a policy another tenant stored under the agent's id", async function () {

@@ -214,7 +214,7 @@ export class PushVerifier {
   }
 
   async history(uuid: string) {
-    return (await new VerifierAgentRepository(this.opened.database.knex).history(uuid, 50, undefined)).reverse();
+    return (await new VerifierAgentRepository(this.opened.database.knex).history(uuid, 50, undefined)).rows.reverse();
   }
 
   /** Phase 1 by hand: resolves to the reply (201 with what is wanted, or a refusal). */

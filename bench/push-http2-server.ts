@@ -37,7 +37,7 @@ const attestations = {
   create: async (agentId: string): Promise<PushAttestation> => benchAttestation(agentId, 'awaiting_evidence'),
   submit: async (agentId: string): Promise<PushAttestation> => benchAttestation(agentId, 'evaluating_evidence'),
 };
-registerPushRoutes(service.app, { sessions: sessions as unknown as PushSessions, attestations: attestations as unknown as PushAttestations, quoteInterval: 2 });
+registerPushRoutes(service.app, { sessions: sessions as unknown as PushSessions, attestations: attestations as unknown as PushAttestations, quoteInterval: 2, evidenceBodyBudget: 128 * 1024 * 1024 });
 // Which protocol each request came over, so the bench shows that ALPN chose what it meant to measure.
 const protocols: Record<string, number> = {};
 service.app.addHook('onRequest', async (request) => {

@@ -76,7 +76,11 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
    * route's DTO can hold. A `rawBody` route's handler passes its own to `parseRequestBody`.
    */
   readonly maxJsonValues?: number;
-  /** Bounds the bytes of this route's bodies in flight at once (checked on arrival, after the admin check). */
+  /**
+   * Bounds the bytes of this route's bodies in flight at once: checked on arrival, after the admin
+   * check, or on a route with `authenticate` once the caller is authenticated (a caller without valid
+   * credentials holds none of it).
+   */
   readonly bodyBudget?: BodyBudget;
   /** Replies to this route's errors instead of the scope's handler (the push routes' JSON:API errors). */
   readonly errorHandler?: (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
@@ -168,7 +172,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
           async (request: FastifyRequest, reply: FastifyReply) => refusedUnread(request, reply, () => admitAdmin(request, settings.adminAccess)),
         ]
       : []),
-    ...(budget === undefined ? [] : [async (request: FastifyRequest, reply: FastifyReply) => budget.admit(request, reply)]),
+    ...(budget === undefined || authenticate !== undefined ? [] : [async (request: FastifyRequest, reply: FastifyReply) => budget.admit(request, reply)]),
   ];
   const checkedBeforeBody = new WeakMap<FastifyRequest, CheckedBeforeBody<P, Q, A>>();
   const checkBeforeBody =
@@ -179,6 +183,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
             const params = checkParams(request.params);
             const query = checkQuery(request.query);
             checkedBeforeBody.set(request, { params, query, authenticated: await authenticate(request, params, reply) });
+            budget?.admit(request, reply);
           });
           return undefined;
         };

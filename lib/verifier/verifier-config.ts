@@ -214,6 +214,16 @@ export class VerifierConfig {
   @Max(4 * 1024 * 1024 * 1024)
   evidenceBodyBudget = 128 * 1024 * 1024;
 
+  /**
+   * Bytes of push evidence bodies (`PATCH /v3.0/agents/:id/attestations/:i`, 32 MiB each at most) over
+   * 256 KiB held at once, by declared length, from the token check to the reply; past it 503 with
+   * Retry-After before the body is read. At least one largest body.
+   */
+  @IsInt()
+  @Min(32 * 1024 * 1024)
+  @Max(4 * 1024 * 1024 * 1024)
+  pushEvidenceBodyBudget = 128 * 1024 * 1024;
+
   /** Open connections at most on the HTTPS listener; further ones are closed as they arrive. */
   @IsInt()
   @Min(1)
@@ -257,6 +267,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_TLS_SANS', field: 'tlsSans', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_BODY_LIMIT', field: 'bodyLimit', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_EVIDENCE_BODY_BUDGET', field: 'evidenceBodyBudget', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_PUSH_EVIDENCE_BODY_BUDGET', field: 'pushEvidenceBodyBudget', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_MAX_CONNECTIONS', field: 'maxConnections', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_DASHBOARD', field: 'dashboard', kind: 'boolean' },
   { name: 'IRONLIME_VERIFIER_PUSH_NONCE_LIFETIME', field: 'pushNonceLifetime', kind: 'number' },

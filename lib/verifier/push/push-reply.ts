@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errorReply } from '../../http/error-envelope.js';
+import { ServiceBusyError } from '../../http/http-errors.js';
 
 /** The push routes' media type (JSON:API, keylime-protocol §10). */
 export const JSON_API = 'application/vnd.api+json';
@@ -37,7 +38,7 @@ export function sendJsonApiText(reply: FastifyReply, status: number, text: strin
 
 /**
  * The push routes' error handler: a `PushRefused` as a JSON:API error object with its status (and
- * `Retry-After`); any other error through the service's one mapping (`errorReply`: typed errors keep
+ * `Retry-After`, as for a `ServiceBusyError`: a full body budget); any other error through the service's one mapping (`errorReply`: typed errors keep
  * their status and message, a 5xx says only its reason phrase).
  */
 export function sendPushError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -47,6 +48,11 @@ export function sendPushError(error: unknown, request: FastifyRequest, reply: Fa
     return sendJsonApi(reply, error.status, { errors: [{ status: String(error.status), code: error.code, detail: error.detail }] }, headers);
   }
   const { code, status } = errorReply(error, request.routeOptions.bodyLimit);
+  if (error instanceof ServiceBusyError) {
+    // A full body budget: the agent is asked to come back, as on every route.
+    request.log.info({ status: code }, 'push request refused: busy');
+    return sendJsonApi(reply, code, { errors: [{ status: String(code), detail: status }] }, { 'retry-after': String(error.retryAfterSeconds) });
+  }
   if (code >= 500) {
     request.log.error({ err: error }, 'push request failed');
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { clientGoneSignal } from '../../http/client-gone-signal.js';
 import { EVIDENCE_BODY_LIMIT } from '../../http/keylime-service.js';
+import { BodyBudget } from '../../http/body-budget.js';
 import { addRoute, type RouteSpec } from '../../http/route-registration.js';
 import type { PushAttestations } from './push-attestations.js';
 import {
@@ -31,6 +32,11 @@ export interface PushRouteDeps {
   readonly attestations: PushAttestations;
   /** `quote_interval`, sent as `meta.seconds_to_next_attestation`. */
   readonly quoteInterval: number;
+  /**
+   * Bytes of evidence bodies over `SMALL_BODY_LIMIT` held at once (`pushEvidenceBodyBudget`), counted
+   * once the token is checked: an agent's usual evidence is tens of KB and never waits.
+   */
+  readonly evidenceBodyBudget: number;
 }
 
 /**
@@ -112,6 +118,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     method: 'PATCH',
     url: '/agents/:agent_id/attestations/:index',
     bodyLimit: EVIDENCE_BODY_LIMIT,
+    bodyBudget: new BodyBudget(deps.evidenceBodyBudget, 1, SMALL_BODY_LIMIT),
     params: { dto: AttestationIndexParams, fast: fastIndexParams },
     authenticate,
     body: { dto: EvidenceBody, fast: fastEvidenceBody },

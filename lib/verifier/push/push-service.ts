@@ -98,7 +98,12 @@ export function createPushService(deps: PushServiceDeps): PushService {
       now,
     },
   );
-  registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
+  registerPushRoutes(deps.app, {
+    sessions,
+    attestations,
+    quoteInterval: config.quoteInterval,
+    evidenceBodyBudget: config.pushEvidenceBodyBudget,
+  });
   const silenceSweep = new PushLiveness(
     // Silence is judged on the latest the database's time may be: an agent is never found silent late.
     { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, slowHashes, log: deps.log, now: () => deps.clock.latestNowMs() },

@@ -30,7 +30,7 @@ export const JSON_API = 'application/vnd.api+json';
  * between a challenge and its answer failed tests at 3 and 4 s (a test of their expiry sets its own).
  * The session challenge's lifetime is also the grace before a first attestation (`PushLiveness`).
  */
-export const PUSH_SETTINGS = { quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 60, pushChallengeLifetime: 60 } as const;
+export const PUSH_SETTINGS = { quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 60, pushChallengeLifetime: 60, pushEvidenceBodyBudget: 128 * 1024 * 1024 } as const;
 type PushSettings = { readonly [K in keyof typeof PUSH_SETTINGS]: number };
 const SILENT = pino({ level: 'silent' });
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
+import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
@@ -13,6 +14,7 @@ import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
@@ -124,7 +126,7 @@ describe('a FAIL recorded over an operator stop, exactly once and only from the 
       prepare: (record: VerifierAgentRecord) => ({ agentId: record.agentId }),
       stored: (prepared: { agentId: string } | undefined) => void (prepared === undefined ? undefined : announced.push(prepared.agentId)),
     } as unknown as FailureAnnouncer;
-    return new PushVerdictStore({ repository: new PushRepository(knex), writer: writerOn(knex), failures }, { verifierId: 'default', owner, leaseSeconds: 30 });
+    return new PushVerdictStore({ repository: new PushRepository(knex), writer: writerOn(knex), failures, health: new VerifierHealth(), log: pino({ level: 'silent' }) }, { verifierId: 'default', owner, leaseSeconds: 30 });
   }
 
   async function leaseOf(agentId: string): Promise<unknown> {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { OperationalState, REVOKED_STATES } from '../../lib/attestation/operational-state.js';
+import { REVOKED_STATES } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
@@ -100,10 +100,10 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
   }
 
   /**
-   * An enrolled push node's first attestation passed, its second opened (201) and the evidence for it,
-   * made after `/usr/bin/nc` ran (outside its policy), not sent yet: judged failing when it is.
+   * An enrolled push node's first attestation passed, its second opened (201) and the evidence for it
+   * not sent yet. `failing`: made after `/usr/bin/nc` ran (outside its policy), judged failing when it is.
    */
-  const failingSecondEvidence = async () => {
+  const secondEvidence = async (failing: boolean) => {
     const node = await push.bootNode();
     // No refstate: the first instance would leave the uefi_log out, and this one refuse that evidence unjudged (push-boot-log.test.ts).
     expect((await push.enrol(node, { mb_policy: undefined })).status).to.equal(200);
@@ -115,9 +115,10 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const second = await push.call('POST', attestations, await node.agent.capabilities(), token, behind);
     expect(second.status).to.equal(201);
-    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
+    if (failing) await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
     return { node, token, attestations, evidence: await node.agent.evidence(requested(second)) };
   };
+  const failingSecondEvidence = () => secondEvidence(true);
 
   for (const [when, afterItRuns] of [['cut before it runs', false], ['run, its reply cut (taken, unknown to the verifier)', true]] as const) {
     it(`at the take of evidence judged failing, ${when}: the FAIL is kept and stored once the database is back (202), never dropped with a 500`, async function () {
@@ -137,35 +138,71 @@ describe('push model: the database cut at each statement of an agent\'s cycle (T
     });
   }
 
-  it('at the re-read of evidence judged failing, taken, its FAIL refused (another process took the row over): the agent\'s failure waits for the database and is stored once (202), never dropped with a 500', async function () {
-    const { node, token, attestations, evidence } = await failingSecondEvidence();
+  /**
+   * The first write of the second verdict is refused (another process took the row over: its evidence
+   * taken, the verdict not stored), and the database goes away at the first statement after it that
+   * contains `marker` (by default the re-read that follows), for a few seconds: the PATCH's reply, once
+   * the database is back.
+   */
+  async function refusedThenCutAtReRead(failing: boolean, marker = 'as push_latest_attestation'): Promise<{ readonly uuid: string; readonly notReadyWhileCut: number }> {
+    const { node, token, attestations, evidence } = await secondEvidence(failing);
     const writer = behind.push.verdicts;
     const write = writer.write.bind(writer);
     let refusals = 0;
-    // The FAIL's first write (its evidence taken at once) is refused: another process took the row
-    // over meanwhile. The database goes away at the re-read that follows, and stays away a few seconds.
     writer.write = async (round, completion, take, urgent) => {
       if (refusals > 0) return write(round, completion, take, urgent);
       refusals += 1;
       await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
-      proxy.cutAt('as push_latest_attestation');
-      return { stored: false, reason: 'agent_changed' };
+      proxy.cutAt(marker);
+      // The real write: it takes the evidence (a pass's take is in its transaction) and is refused, the row not this owner's.
+      const refused = await write(round, completion, take, urgent);
+      expect(refused).to.deep.equal({ stored: false, reason: 'agent_changed' });
+      return refused;
     };
     const cutsBefore = proxy.cuts;
+    let notReadyWhileCut: number;
     try {
       const patched = push.call('PATCH', `${attestations}/latest`, evidence, token, behind);
       await eventually('the cut at the re-read', async () => proxy.cuts > cutsBefore, 30_000, 20);
+      notReadyWhileCut = (await behind.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
       setTimeout(() => proxy.restore(), CUT_MS);
       const reply = await patched;
-      // Before, the re-read's error dropped the FAIL: 500, the attestation left evaluating_evidence and the agent PASS until its silence timeout.
+      // Before, the re-read's error failed the agent (or, earlier, dropped its FAIL): 500, or a FAIL nobody judged.
       expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
     } finally {
       writer.write = write;
     }
     expect(refusals).to.equal(1);
-    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
-    expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.exception' });
-    expect((await push.history(node.uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'fail']);
-    expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.exception' });
+    return { uuid: node.uuid, notReadyWhileCut };
+  }
+
+  it('at the re-read of evidence judged failing, taken, its FAIL refused (another process took the row over): the re-read waits for the database, and the FAIL judged is stored once (202), never dropped with a 500', async function () {
+    const { uuid } = await refusedThenCutAtReRead(true);
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+    // The evidence's own failure (the IMA policy), not the verifier's: the re-read is waited for, not failed closed.
+    const { state } = await push.stored(uuid);
+    expect(REVOKED_STATES).to.include(state.operationalState);
+    expect(state.lastEventId).to.equal('ima.validation.ima-ng.not_in_allowlist');
+    expect((await push.history(uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(await push.announcement(uuid)).to.deep.equal({ type: 'revocation', event_id: 'ima.validation.ima-ng.not_in_allowlist' });
+  });
+
+  it('at the re-read of evidence judged passing, taken, its PASS refused (another process took the row over): the re-read waits for the database, the PASS is stored once (202), the healthy agent never failed', async function () {
+    const { uuid, notReadyWhileCut } = await refusedThenCutAtReRead(false);
+    expect(notReadyWhileCut, 'not ready while its verdict waits').to.equal(503);
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'pass' });
+    // Before, the re-read's error stored internal.verifier.exception: a healthy agent FAILED for good by a blip.
+    expect(REVOKED_STATES).not.to.include((await push.stored(uuid)).state.operationalState);
+    expect((await push.history(uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'pass']);
+    expect((await push.stored(uuid)).state.attestationCount).to.equal(2);
+    expect((await behind.service.app.inject({ method: 'GET', url: '/health' })).statusCode, 'ready once it is stored').to.equal(200);
+  });
+
+  it('at the take-over of the row after a refused PASS (another process took the row over): the take-over waits for the database, the PASS is stored once (202), the healthy agent never failed', async function () {
+    const { uuid } = await refusedThenCutAtReRead(false, 'with taken as');
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: uuid, index: 1 }).first()).to.include({ stage: 'verification_complete', evaluation: 'pass' });
+    // Before, the take-over's error stored internal.verifier.exception: a healthy agent FAILED for good by a blip.
+    expect(REVOKED_STATES).not.to.include((await push.stored(uuid)).state.operationalState);
+    expect((await push.history(uuid)).map((round) => round.outcome)).to.deep.equal(['pass', 'pass']);
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
+import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
@@ -9,6 +10,7 @@ import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
 import { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
 import type { PushVerdictWriter, PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
@@ -43,7 +45,7 @@ describe('push verdicts: the failing transition stored at once, passes and repea
 
   function storeOn(through: PushVerdictWriter): PushVerdictStore {
     return new PushVerdictStore(
-      { repository: { takeOwnership: () => Promise.resolve(true) }, writer: through, failures: new FailureAnnouncer(undefined, () => []) },
+      { repository: { takeOwnership: () => Promise.resolve(true) }, writer: through, failures: new FailureAnnouncer(undefined, () => []), health: new VerifierHealth(), log: pino({ level: 'silent' }) },
       { verifierId: 'default', owner: 'bench', leaseSeconds: 30 },
     );
   }

@@ -11,12 +11,14 @@ import type { AgentWithLatest, NewPushAttestation, PushAttestation } from '../..
 import type { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
 import type { PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 
 /** What the judgement handed the verdict store. */
 interface StoreCall {
   readonly record: VerifierAgentRecord;
   readonly state: AgentAttestationState;
   readonly expectedVersion: string;
+  readonly history: unknown;
 }
 
 const AGENT = 'judged-agent';
@@ -37,15 +39,15 @@ const attestation = { agentId: AGENT, index: 7, stage: 'evaluating_evidence', ch
 function verdictStore(calls: StoreCall[], answers: (PushWriteOutcome | Error)[], closed = new AbortController().signal): PushVerdictStore {
   return {
     closed,
-    store: (record: VerifierAgentRecord, state: AgentAttestationState, _history: unknown, { expectedVersion }: { expectedVersion: string }) => {
-      calls.push({ record, state, expectedVersion });
+    store: (record: VerifierAgentRecord, state: AgentAttestationState, history: unknown, { expectedVersion }: { expectedVersion: string }) => {
+      calls.push({ record, state, expectedVersion, history });
       const answer = answers.shift() ?? new Error('no more answers');
       return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
     },
   } as unknown as PushVerdictStore;
 }
 
-function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLatest>): PushJudgement {
+function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLatest>, health = new VerifierHealth()): PushJudgement {
   const deps: PushJudgementDeps = {
     repository: {
       takeJudgedEvidence: () => Promise.resolve(new Set([AGENT])),
@@ -55,6 +57,7 @@ function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLa
     // A policy the agent names that is not stored: judged failing (internal.verifier.exception), no evidence needed.
     policies: { read: () => Promise.reject(new PolicyNotStored('runtime policy gone')) } as unknown as PushJudgementDeps['policies'],
     reRead,
+    health,
     log: pino({ level: 'silent' }),
   };
   return new PushJudgement(deps, { owner: 'me', engine: { severityPolicy: compileSeverityPolicy() } as unknown as PushEngineOptions });
@@ -105,26 +108,47 @@ describe('push judgement: each verdict is stored from the record it was decided 
   });
 
   /** A verdict refused (the row changed) after its evidence was taken, then the row read by `reRead`: what judgeAndStore resolves or rejects with, and the store's calls. */
-  async function refusedThenReRead(reRead: () => Promise<AgentWithLatest>, closed?: AbortSignal): Promise<{ readonly calls: StoreCall[]; readonly outcome: Promise<unknown> }> {
+  async function refusedThenReRead(reRead: () => Promise<AgentWithLatest>, closed?: AbortSignal, health?: VerifierHealth): Promise<{ readonly calls: StoreCall[]; readonly outcome: Promise<unknown> }> {
     const calls: StoreCall[] = [];
     const verdicts = verdictStore(calls, [{ stored: false, reason: 'agent_changed' }, { stored: true, agentVersion: 'v-failed' }], closed);
     const answer: Answer = { attestation, record: recordIn(OperationalState.GET_QUOTE, 4), agentVersion: 'v-judged', evidence: {} as Answer['evidence'], taken: true };
-    const outcome = judgement(verdicts, reRead).judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
+    const outcome = judgement(verdicts, reRead, health).judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
     await outcome.catch(() => undefined);
     return { calls, outcome };
   }
 
-  it('failClosed reads the row again while the database fails, then stores the FAIL', async function () {
+  it('a re-read after a refused verdict is tried again while the database fails, not failed closed: the evidence is judged again from the row read, and stored on its version', async function () {
     const latest = { ...attestation, evaluation: null, failureReason: null } as unknown as PushAttestation;
     let reads = 0;
     const { calls, outcome } = await refusedThenReRead(() => {
       reads += 1;
-      // judgedAgain's read and failClosed's first two fail: the database away a moment.
+      // judgedAgain's first three reads fail: the database away a moment.
       return reads <= 3 ? Promise.reject(new Error('Connection terminated unexpectedly')) : Promise.resolve({ record: recordIn(OperationalState.GET_QUOTE, 5), agentVersion: 'v-reread', latest });
     });
     expect(reads).to.equal(4);
     expect(calls.map((call) => call.expectedVersion)).to.deep.equal(['v-judged', 'v-reread']);
-    expect(((await outcome) as { verdict: { verdict: string } }).verdict.verdict).to.equal('fail');
+    const stored = (await outcome) as { verdict: { verdict: string; state: AgentAttestationState } };
+    expect(stored.verdict.verdict).to.equal('fail');
+    // The evidence's own verdict (its policy not stored), not failClosed's "verdict was not stored".
+    expect(JSON.stringify(calls[1]?.history)).to.include('could not be judged').and.not.include('was not stored');
+    expect(calls[1]?.state.attestationCount, 'judged from the row read again').to.equal(5);
+  });
+
+  it('while a re-read waits for the database, GET /health reads not ready; ready again once the row is read', async function () {
+    const latest = { ...attestation, evaluation: null, failureReason: null } as unknown as PushAttestation;
+    const health = new VerifierHealth();
+    const problems: (string | undefined)[] = [];
+    let reads = 0;
+    const { outcome } = await refusedThenReRead(() => {
+      reads += 1;
+      problems.push(health.problem());
+      return reads <= 2 ? Promise.reject(new Error('Connection terminated unexpectedly')) : Promise.resolve({ record: recordIn(OperationalState.GET_QUOTE, 5), agentVersion: 'v-reread', latest });
+    }, undefined, health);
+    await outcome;
+    expect(problems[0], 'ready before the first read fails').to.equal(undefined);
+    expect(problems.slice(1)).to.have.length(2);
+    for (const problem of problems.slice(1)) expect(problem).to.match(/not stored: Connection terminated unexpectedly/);
+    expect(health.problem(), 'ready once read').to.equal(undefined);
   });
 
   it('once the verdict writer is closed (shutdown), a re-read that fails is tried no more: nothing stored, the error thrown', async function () {
@@ -132,11 +156,11 @@ describe('push judgement: each verdict is stored from the record it was decided 
     let reads = 0;
     const { calls, outcome } = await refusedThenReRead(() => {
       reads += 1;
-      // Closed during the back-off after failClosed's first read: it ends the wait.
+      // Closed during the back-off after judgedAgain's second read: it ends the wait.
       if (reads === 2) setTimeout(() => closing.abort(), 10);
       return Promise.reject(new Error('Connection terminated unexpectedly'));
     }, closing.signal);
-    expect(reads, "judgedAgain's read, failClosed's, and one more once closed").to.equal(3);
+    expect(reads, "judgedAgain's two reads and one more once closed, then failClosed's one").to.equal(4);
     expect(calls).to.have.length(1);
     let thrown: unknown;
     await outcome.catch((error: unknown) => (thrown = error));

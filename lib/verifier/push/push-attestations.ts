@@ -7,6 +7,7 @@ import { BoundedCache } from '../../cache/bounded-cache.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
+import type { VerifierHealth } from '../verifier-health.js';
 import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
 import type { CapabilitiesBody, EvidenceBody } from './push-dtos.js';
 import type { AgentWithLatest, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
@@ -49,6 +50,8 @@ export interface PushAttestationDeps {
   readonly policies: PushPolicyDeps;
   /** The verified boot logs any process may judge with (`HeldBootLogs`). */
   readonly bootLogStore: PushBootLogStore;
+  /** Told while a verdict waits for the database (`PushJudgement`): not ready meanwhile. */
+  readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
   readonly log: Logger;
 }
 
@@ -96,7 +99,7 @@ export class PushAttestations {
     this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED, settings.now);
     this.bootLogs = new HeldBootLogs(settings.bootLogs, settings.engine.measuredBootPolicy ?? 'example', deps.bootLogStore, deps.log);
     this.judgement = new PushJudgement(
-      { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), log: deps.log },
+      { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), health: deps.health, log: deps.log },
       settings,
     );
   }

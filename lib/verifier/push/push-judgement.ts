@@ -1,6 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortableDelay } from '../../timing/abortable-delay.js';
-import { backoffDelayMs } from '../../timing/backoff.js';
 import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
@@ -9,12 +7,14 @@ import { OPERATOR_STOPPED_STATES } from '../../attestation/operational-state.js'
 import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import type { VerifierHealth } from '../verifier-health.js';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
-import { VERDICT_RETRY_BACKOFF, type PushCompletion } from './push-verdict-writer.js';
+import type { PushCompletion } from './push-verdict-writer.js';
+import { untilDatabaseAnswers } from './until-database-answers.js';
 
 /**
  * An attestation as this process knows it, with the agent's row its evidence is judged from and that
@@ -63,6 +63,8 @@ export interface PushJudgementDeps {
   readonly policies: PushPolicyCache;
   /** The agent's row, its version and latest attestation read again; refuses (404, 403) when it is no longer this verifier's push agent. */
   readonly reRead: (agentId: string) => Promise<AgentWithLatest>;
+  /** Told while a verdict waits for the database at a re-read (`latestUntilRead`): not ready meanwhile. */
+  readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
   readonly log: Logger;
 }
 
@@ -252,10 +254,13 @@ export class PushJudgement {
    * pass stays FAILED (`decidePushEvidence`), so evidence sent before a failure never undoes it.
    * Refused when the row can no longer take a verdict (stopped, deleted, not push) or the attestation
    * is no longer the latest (the agent was enrolled again). Undefined when the row's version is the one
-   * judged from and this process owns it: nothing explains the refusal.
+   * judged from and this process owns it: nothing explains the refusal. The row is read until the
+   * database answers (`latestUntilRead`): before, one failed read there failed the agent
+   * (`failClosed`, `internal.verifier.exception`), a healthy one too, for a database blip
+   * (test/verifier/push-database-cut-points.test.ts).
    */
   private async judgedAgain(answer: Answer): Promise<Answer | undefined> {
-    const { record, agentVersion } = await this.latestOf(answer);
+    const { record, agentVersion } = await this.latestUntilRead(answer);
     if (agentVersion === answer.agentVersion && record.owner === this.settings.owner) return undefined;
     return { ...answer, record, agentVersion, taken: true };
   }
@@ -306,26 +311,22 @@ export class PushJudgement {
   }
 
   /**
-   * `latestOf` for `failClosed`'s FAIL, read again while it throws (the database away: a restart, a
-   * failover, a blip), after the back-off the verdict writer retries that FAIL's write with — until
-   * it answers, or once more after the writer is closed (shutdown), when the error is thrown. A refusal
-   * (404, 403) is thrown at once. Before, one failed read dropped the FAIL with a 500, the agent kept its
-   * last PASS until its silence timeout (test/verifier/push-database-cut-points.test.ts).
+   * `latestOf` for a verdict still to store (`judgedAgain`'s, `failClosed`'s FAIL), read until the
+   * database answers (`untilDatabaseAnswers`); a refusal (404, 403) is thrown at once. Before, one failed
+   * read dropped the FAIL with a 500, the agent kept its last PASS until its silence timeout
+   * (test/verifier/push-database-cut-points.test.ts).
    */
-  private async latestUntilRead(answer: Answer): Promise<AgentWithLatest> {
-    const { closed } = this.deps.verdicts;
-    for (let failures = 1; ; failures += 1) {
-      try {
-        return await this.latestOf(answer);
-      } catch (error) {
-        if (error instanceof PushRefused || closed.aborted) throw error;
-        const waitMs = backoffDelayMs(failures, VERDICT_RETRY_BACKOFF);
-        const { agentId, index } = answer.attestation;
-        this.deps.log.error({ err: error, agentId, index, attempt: failures, waitMs }, 'could not read the push agent whose verdict was lost; keeping its failure and trying again');
-        // Closed meanwhile: read once more, then thrown.
-        await abortableDelay(waitMs, closed).catch(() => undefined);
-      }
-    }
+  private latestUntilRead(answer: Answer): Promise<AgentWithLatest> {
+    const { agentId, index } = answer.attestation;
+    const { health, log } = this.deps;
+    return untilDatabaseAnswers(() => this.latestOf(answer), {
+      agentId,
+      closed: this.deps.verdicts.closed,
+      health,
+      log,
+      what: `reading the push agent again for its verdict on attestation ${index}`,
+      isAnswer: (error) => error instanceof PushRefused,
+    });
   }
 
   /**

@@ -83,11 +83,11 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
-    { repository, writer: verdicts, failures: deps.failures },
+    { repository, writer: verdicts, failures: deps.failures, health: deps.health, log: deps.log },
     { verifierId: config.verifierId, owner: deps.owner, leaseSeconds: config.leaseSeconds },
   );
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, bootLogStore: new PushBootLogStore(deps.knex), log: deps.log },
+    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, bootLogStore: new PushBootLogStore(deps.knex), health: deps.health, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import { abortableDelay } from '../../timing/abortable-delay.js';
+import { backoffDelayMs } from '../../timing/backoff.js';
+import type { VerifierHealth } from '../verifier-health.js';
+import { VERDICT_RETRY_BACKOFF } from './push-verdict-writer.js';
+
+/** Whose verdict waits, and what ends the wait. */
+export interface VerdictWait {
+  readonly agentId: string;
+  /** The verdict writer's close (`PushVerdictWriter.closed`): once aborted, tried once more, then its error thrown. */
+  readonly closed: AbortSignal;
+  /** Told while the statement fails, as the writer tells it of a failed write: the verifier reads not ready. */
+  readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
+  readonly log: Logger;
+  /** The statement, as the log names it. */
+  readonly what: string;
+  /** An error that is the statement's answer (a refusal), thrown at once. */
+  readonly isAnswer?: (error: unknown) => boolean;
+}
+
+/**
+ * A statement a push verdict needs before the verdict writer stores it (the agent's row read again,
+ * the row taken over), run again while it throws — the database away: a restart, a failover, a blip —
+ * after the back-off the writer retries a verdict's write with, until it answers or the writer is
+ * closed. Its error never stands for an answer: taken for one, it failed the agent for the
+ * verifier's outage (`internal.verifier.exception`), a healthy agent too.
+ */
+export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: VerdictWait): Promise<T> {
+  const { agentId, closed, health, log } = wait;
+  let failures = 0;
+  try {
+    for (;;) {
+      try {
+        return await run();
+      } catch (error) {
+        if (wait.isAnswer?.(error) === true || closed.aborted) throw error;
+        failures += 1;
+        health.writeFailed(agentId, error);
+        const waitMs = backoffDelayMs(failures, VERDICT_RETRY_BACKOFF);
+        log.error({ err: error, agentId, attempt: failures, waitMs }, `${wait.what} failed; the verdict is kept and it is tried again`);
+        // Closed meanwhile: tried once more, then thrown.
+        await abortableDelay(waitMs, closed).catch(() => undefined);
+      }
+    }
+  } finally {
+    if (failures > 0) health.writeSettled(agentId);
+  }
+}

@@ -116,6 +116,30 @@ describe('push model: a database blip while reading the stored policies to judge
     expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
   });
 
+  it('a blip outlasting every retry and the give-back itself: the give-back waits for the database, 500, nothing stored, the agent not FAILED; sent again, it is judged', async function () {
+    const node = await push.bootNode();
+    let reads = 0;
+    const { reply, patch } = await sendThroughBlip(node, (real) => async function (this: PushPolicyCache, record) {
+      reads += 1;
+      proxy.cut();
+      try {
+        return await real.call(this, record);
+      } finally {
+        // Still away when the evidence is given back, back a moment later.
+        if (reads === 4) setTimeout(() => proxy.restore(), 1500);
+      }
+    });
+    // Before, the give-back's error failed the agent closed: internal.verifier.exception stored, 202.
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+    expect(reads).to.equal(4);
+    expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
+    const again = await patch();
+    expect(again.status, JSON.stringify(again.body)).to.equal(202);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+  });
+
   it('evidence judged failing is never given back: when its stored policies cannot be read to judge it again, the agent is FAILED (stored, 202)', async function () {
     const node = await push.bootNode();
     await push.enrol(node);

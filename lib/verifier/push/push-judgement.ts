@@ -168,8 +168,8 @@ export class PushJudgement {
       }
       // Nothing stored and the evidence not taken: logged once, by the routes' error handler (500).
       if (!answer.taken) throw error;
-      const { agentId, index, challenge } = answer.attestation;
-      if (error instanceof StoredPoliciesUnread && !judgedFailing && (await this.deps.repository.giveBackEvidence(agentId, index, challenge).catch(() => false))) {
+      const { agentId, index } = answer.attestation;
+      if (error instanceof StoredPoliciesUnread && !judgedFailing && (await this.givenBack(answer.attestation))) {
         throw new Error(`the evidence of attestation ${index} of agent ${agentId} was not judged and is given back, nothing stored: its attestation awaits it again`, { cause: error });
       }
       return this.storedOr(await this.failClosed(answer, error), error);
@@ -192,6 +192,23 @@ export class PushJudgement {
       this.deps.log.warn({ err: error, agentId: take.agentId, index: take.index }, 'the evidence of a failing verdict could not be taken at once: its FAIL goes to the verdict writer, kept until stored');
       return 'unknown';
     }
+  }
+
+  /**
+   * `giveBackEvidence` until the database answers (`untilDatabaseAnswers`): whether it was given back;
+   * false when it was not (its attestation moved on) or the writer closed first. Before, one failed
+   * statement there failed the agent closed (`internal.verifier.exception`), a healthy one too, for a
+   * database away a little longer than `POLICY_READ_RETRIES_MS` (test/verifier/push-database-blip.test.ts).
+   */
+  private givenBack({ agentId, index, challenge }: NewPushAttestation): Promise<boolean> {
+    const { repository, health, log } = this.deps;
+    return untilDatabaseAnswers(() => repository.giveBackEvidence(agentId, index, challenge), {
+      agentId,
+      closed: this.deps.verdicts.closed,
+      health,
+      log,
+      what: `giving back the unjudged evidence of attestation ${index}`,
+    }).catch(() => false);
   }
 
   /** The FAIL `failClosed` stored, or `cause` thrown when it stored none (a refusal `failClosed` throws itself). */

@@ -67,6 +67,25 @@ describe('push model: a database blip while reading the stored policies to judge
     }
   }
 
+  /**
+   * Policy reads that cut the database before each runs, so the read and its three retries all fail;
+   * `afterLastRetry` runs once the fourth has failed.
+   */
+  function cutAtEveryRead(afterLastRetry: () => void): { read: (real: PushPolicyCache['read']) => PushPolicyCache['read']; reads: () => number } {
+    let reads = 0;
+    const read = (real: PushPolicyCache['read']): PushPolicyCache['read'] =>
+      async function (this: PushPolicyCache, record) {
+        reads += 1;
+        proxy.cut();
+        try {
+          return await real.call(this, record);
+        } finally {
+          if (reads === 4) afterLastRetry();
+        }
+      };
+    return { read, reads: () => reads };
+  }
+
   const attestation = (node: PushNode) =>
     push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first() as Promise<Record<string, unknown>>;
 
@@ -90,20 +109,12 @@ describe('push model: a database blip while reading the stored policies to judge
 
   it('a blip outlasting every retry gives the evidence back: 500 logged once, nothing stored, the agent not FAILED; sent again, it is judged', async function () {
     const node = await push.bootNode();
-    let reads = 0;
     lines.length = 0;
-    const { reply, patch } = await sendThroughBlip(node, (real) => async function (this: PushPolicyCache, record) {
-      reads += 1;
-      proxy.cut();
-      try {
-        return await real.call(this, record);
-      } finally {
-        // The database comes back just after the last retry failed: in time for the evidence to be given back.
-        if (reads === 4) proxy.restore();
-      }
-    });
+    // The database comes back just after the last retry failed: in time for the evidence to be given back.
+    const blip = cutAtEveryRead(() => proxy.restore());
+    const { reply, patch } = await sendThroughBlip(node, blip.read);
     expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
-    expect(reads, 'read, then tried 3 times more').to.equal(4);
+    expect(blip.reads(), 'read, then tried 3 times more').to.equal(4);
     expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
     const stored = await push.stored(node.uuid);
     expect(stored.state.operationalState).to.equal(OperationalState.GET_QUOTE);
@@ -118,20 +129,12 @@ describe('push model: a database blip while reading the stored policies to judge
 
   it('a blip outlasting every retry and the give-back itself: the give-back waits for the database, 500, nothing stored, the agent not FAILED; sent again, it is judged', async function () {
     const node = await push.bootNode();
-    let reads = 0;
-    const { reply, patch } = await sendThroughBlip(node, (real) => async function (this: PushPolicyCache, record) {
-      reads += 1;
-      proxy.cut();
-      try {
-        return await real.call(this, record);
-      } finally {
-        // Still away when the evidence is given back, back a moment later.
-        if (reads === 4) setTimeout(() => proxy.restore(), 1500);
-      }
-    });
+    // Still away when the evidence is given back, back a moment later.
+    const blip = cutAtEveryRead(() => setTimeout(() => proxy.restore(), 1500));
+    const { reply, patch } = await sendThroughBlip(node, blip.read);
     // Before, the give-back's error failed the agent closed: internal.verifier.exception stored, 202.
     expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
-    expect(reads).to.equal(4);
+    expect(blip.reads()).to.equal(4);
     expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
     expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
     expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);

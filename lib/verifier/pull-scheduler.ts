@@ -315,11 +315,13 @@ export class PullScheduler {
     }
     if (record.state.operationalState === OperationalState.TERMINATED) {
       this.drop(agentId);
-      await this.options.repository.delete(agentId).catch((error: unknown) => {
+      try {
+        await this.options.repository.delete(agentId);
+        this.options.log.info({ agentId }, 'agent deleted after TERMINATED');
+      } catch (error) {
         // The row stays TERMINATED and claimable: the next sweep of any process deletes it.
         this.options.log.error({ err: error, agentId }, 'could not delete a TERMINATED agent');
-      });
-      this.options.log.info({ agentId }, 'agent deleted after TERMINATED');
+      }
       return;
     }
     if (!POLLED.includes(record.state.operationalState)) {

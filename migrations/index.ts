@@ -42,6 +42,7 @@ import * as createAuditCheckpoints from './20261210150000-create-audit-checkpoin
 import * as dashboardReadIndexes from './20261211160000-dashboard-read-indexes.js';
 import * as verifierHistoryFailuresOmitted from './20261211170000-verifier-history-failures-omitted.js';
 import * as auditFleetPolicyIndex from './20261211170100-audit-fleet-policy-index.js';
+import * as auditSuccessfulChangesIndexes from './20261212180000-audit-successful-changes-indexes.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -95,4 +96,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261211160000-dashboard-read-indexes', ...dashboardReadIndexes },
   { name: '20261211170000-verifier-history-failures-omitted', ...verifierHistoryFailuresOmitted },
   { name: '20261211170100-audit-fleet-policy-index', ...auditFleetPolicyIndex },
+  { name: '20261212180000-audit-successful-changes-indexes', ...auditSuccessfulChangesIndexes },
 ];

@@ -3,7 +3,7 @@ import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
 import type { FleetOverview, NodePage, NodeQuery, NodeSort, PolicyPage } from './dashboard-queries.js';
 import { SHOWN_TRUST_LEVELS, type NodeRow } from './node-row.js';
-import { DETAIL_CHARS_SHOWN, HISTORY_ROWS_SHOWN, ROUNDS_DETAILED, type TimelineEntry } from './node-timeline.js';
+import { DETAIL_CHARS_SHOWN, HISTORY_ROWS_SHOWN, REFUSALS_SHOWN, ROUNDS_DETAILED, type TimelineEntry } from './node-timeline.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';
 import { isolatedLine, isolatedText } from './isolated-text.js';
@@ -152,7 +152,7 @@ ${entry.detail === '' ? '' : html`<details><summary>context</summary><pre>${isol
 /** What the timeline leaves out (`readNodeTimeline`), said above it. */
 function timelineNote(timeline: readonly TimelineEntry[]): SafeHtml {
   const leftOut = timeline.filter((entry) => entry.leftOut).length;
-  return html`<p class="note">Newest first: the last ${HISTORY_ROWS_SHOWN} rounds, liveness changes and admin actions; event ids and contexts of the newest entries, up to ${DETAIL_CHARS_SHOWN.toLocaleString('en-US')} characters and ${ROUNDS_DETAILED} rounds with failures in all${
+  return html`<p class="note">Newest first: the last ${HISTORY_ROWS_SHOWN} rounds, liveness changes and successful admin actions (of the node and of its policies each), and the last ${REFUSALS_SHOWN} refused requests of each; event ids and contexts of the newest entries, up to ${DETAIL_CHARS_SHOWN.toLocaleString('en-US')} characters and ${ROUNDS_DETAILED} rounds with failures in all${
     leftOut === 0 ? '' : `: contexts and event ids of ${leftOut} older entries are not shown`
   }. The whole history is in the verifier's database (verifier_attestation_history) and its audit log (ironlime audit export).</p>`;
 }

@@ -212,10 +212,24 @@ const DETAILS_JSONB = String.raw`regexp_replace(details, '\\u(0000|[dD][89abcdef
  */
 const FLEET_POLICY_NAME_SQL = String.raw`substring(details from '^\{"params":\{"name":"([A-Za-z0-9_.:@+-]{1,255})"[,}]')`;
 /**
+ * An admin record of a successful change (status 2xx): `details` starting `{"params":{…},"status":2xx`
+ * (`adminAuditEvent`), its params without escapes (a successful request's are validated names and ids,
+ * and a refused request's path cannot write a status after them). Exactly the predicate of
+ * `audit_records_changes_idx` and `audit_records_fleet_policy_changes_idx` (migration
+ * `20261212180000-audit-successful-changes-indexes`), so that the reads below are index scans.
+ */
+const SUCCESSFUL_CHANGE_SQL = String.raw`details ~ '^\{"params":\{("[A-Za-z0-9_]+":"[^"\\]*"(,"[A-Za-z0-9_]+":"[^"\\]*")*){0,1}\},"status":2[0-9]{2}[,}]'`;
+/**
  * `fleet` records read per policy name at most, newest first, before the tenant filter: every refused
  * request naming the policy is one (another tenant's token's too), and an operator token can make as many.
  */
 export const FLEET_RECORDS_READ = 2_000;
+/**
+ * Refused requests (any status but 2xx) shown at most from the node's stream, and as many from its
+ * policies': any operator token can send as many as it likes, so they are read apart from successful
+ * changes and can never push those, or the node's enrolment, off the page.
+ */
+export const REFUSALS_SHOWN = 50;
 
 /**
  * Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses.
@@ -224,20 +238,24 @@ export const FLEET_RECORDS_READ = 2_000;
  * Policy names are global and the fleet stream holds every tenant's actions, so another tenant's
  * token acting on a name (a 404, or a change made before policies had tenants) is left out for a
  * viewer of one tenant: it would show that tenant's token subjects, roles and name. Each source is
- * read through its index, newest first, and bounded (`HISTORY_ROWS_SHOWN`, `FLEET_RECORDS_READ`): the
- * fleet stream grows with every refused admin request, and was read whole, each record parsed as JSON.
+ * read through its index, newest first, and bounded: successful changes (`HISTORY_ROWS_SHOWN` of the
+ * node's, as many of its policies') apart from refused requests (`REFUSALS_SHOWN` of each), which
+ * any operator token can send as many of as it likes.
  */
 async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | undefined): Promise<TimelineEntry[]> {
-  const policyNames = [node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null);
-  const onNode = knex('audit_records')
-    .select('at', 'actor', 'action', 'details')
-    .where({ stream: node.agentId })
-    .whereNot('action', 'verdict')
-    .where((by) => void byCertificateOrTenant(by, node.tenant))
-    .orderBy('at', 'desc')
-    .limit(HISTORY_ROWS_SHOWN);
-  const [own, policies] = await Promise.all([onNode, policyNames.length === 0 ? [] : policyActions(knex, [...new Set(policyNames)], viewerTenant)]);
-  const actions = ([...own, ...policies] as AuditRow[]).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, HISTORY_ROWS_SHOWN);
+  const policyNames = [...new Set([node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null))];
+  const onNode = (successful: boolean): Knex.QueryBuilder =>
+    knex('audit_records')
+      .select('at', 'actor', 'action', 'details')
+      .where({ stream: node.agentId })
+      .whereNot('action', 'verdict')
+      .whereRaw(successful ? SUCCESSFUL_CHANGE_SQL : `not (${SUCCESSFUL_CHANGE_SQL})`)
+      .where((by) => void byCertificateOrTenant(by, node.tenant))
+      .orderBy('at', 'desc')
+      .limit(successful ? HISTORY_ROWS_SHOWN : REFUSALS_SHOWN);
+  const onPolicies = (successful: boolean): Promise<AuditRow[]> => (policyNames.length === 0 ? Promise.resolve([]) : policyActions(knex, policyNames, viewerTenant, successful));
+  const sources = (await Promise.all([onNode(true), onNode(false), onPolicies(true), onPolicies(false)])) as AuditRow[][];
+  const actions = sources.flat().sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
   return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1, leftOut: false }));
 }
 
@@ -248,13 +266,18 @@ interface AuditRow {
   readonly details: string;
 }
 
-/** The newest `fleet` records naming each of `names` (`FLEET_RECORDS_READ` each), those `viewerTenant` may see, newest first. */
-async function policyActions(knex: Knex, names: readonly string[], viewerTenant: string | undefined): Promise<AuditRow[]> {
+/**
+ * The newest `fleet` records naming each of `names` (`FLEET_RECORDS_READ` each), successful changes
+ * or refused requests, those `viewerTenant` may see, newest first: `HISTORY_ROWS_SHOWN` changes or
+ * `REFUSALS_SHOWN` refusals.
+ */
+async function policyActions(knex: Knex, names: readonly string[], viewerTenant: string | undefined, successful: boolean): Promise<AuditRow[]> {
   const newest = names.map((name) =>
     knex('audit_records')
       .select('at', 'actor', 'action', 'details')
       .where({ stream: FLEET_STREAM })
       .whereRaw(`${FLEET_POLICY_NAME_SQL} = ?`, [name])
+      .whereRaw(successful ? SUCCESSFUL_CHANGE_SQL : `not (${SUCCESSFUL_CHANGE_SQL})`)
       .orderBy('at', 'desc')
       .limit(FLEET_RECORDS_READ),
   );
@@ -262,7 +285,7 @@ async function policyActions(knex: Knex, names: readonly string[], viewerTenant:
   const candidates = (rest.length === 0 ? (first as Knex.QueryBuilder) : knex.unionAll([first as Knex.QueryBuilder, ...rest], true)).as('f');
   const visible = knex.from(candidates).select('at', 'actor', 'action', 'details');
   if (viewerTenant !== undefined) void visible.where((by) => void byCertificateOrTenant(by, viewerTenant));
-  return (await visible.orderBy('at', 'desc').limit(HISTORY_ROWS_SHOWN)) as AuditRow[];
+  return (await visible.orderBy('at', 'desc').limit(successful ? HISTORY_ROWS_SHOWN : REFUSALS_SHOWN)) as AuditRow[];
 }
 
 /**

@@ -10,7 +10,7 @@ import { coverageWarnings, maskOfTpmPolicy } from './attestation-coverage.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_PENDING, EXIT_VALID } from './exit-codes.js';
 import { messageOf } from '../verifier/error-message.js';
-import { agentId, integerBetween } from './option-parsers.js';
+import { agentId, historyId, integerBetween } from './option-parsers.js';
 import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
 import { connection, printJson, readBytes, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
 
@@ -96,12 +96,13 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
       }),
     );
 
-  connection(tenant.command('history').description('print the newest attestation rounds of an agent (ironlime verifiers)'))
+  connection(tenant.command('history').description('print the newest attestation rounds of an agent, following the verifier\'s pages (ironlime verifiers)'))
     .requiredOption('--uuid <id>', 'agent id', agentId)
-    .option('--limit <n>', 'rounds to print, 1 to 1000 (the verifier\'s bound; default 20)', integerBetween(1, 1000), 20)
-    .action((options: ConnectionOptions & { uuid: string; limit: number }) =>
+    .option('--limit <n>', 'rounds to print, 1 to 1000 (default 20)', integerBetween(1, 1000), 20)
+    .option('--before <id>', 'only rounds older than this history id (the last id printed, to read on)', historyId)
+    .action((options: ConnectionOptions & { uuid: string; limit: number; before?: number }) =>
       withTenant(options, async (client) => {
-        printJson({ history: await client.history(options.uuid, options.limit) });
+        printJson({ history: await client.history(options.uuid, options.limit, options.before) });
         context.setExitCode(EXIT_VALID);
       }),
     );

@@ -218,9 +218,9 @@ export class TenantClient {
     return this.verifier.list(verifierId);
   }
 
-  /** The newest rounds of an agent (ironlime verifiers only). */
-  history(agentId: string, limit?: number): Promise<VerifierHistoryEntry[]> {
-    return this.verifier.history(agentId, limit);
+  /** The newest `limit` rounds of an agent older than history id `before`, across the verifier's pages (ironlime verifiers only). */
+  history(agentId: string, limit?: number, before?: number): Promise<VerifierHistoryEntry[]> {
+    return this.verifier.history(agentId, limit, before);
   }
 
   /**

@@ -66,6 +66,12 @@ export interface VerifierHistoryEntry {
   readonly omittedEventIds?: readonly string[];
 }
 
+/** One page of an agent's history; `nextBefore` (the verifier's `next_before`): older rows go on from there. */
+export interface VerifierHistoryPage {
+  readonly history: VerifierHistoryEntry[];
+  readonly nextBefore?: number;
+}
+
 /** `POST /verify/evidence` results; `valid` is a boolean whatever the API version (1/0 before 2.5). */
 export interface VerifyEvidenceResults {
   readonly valid: boolean;
@@ -207,10 +213,42 @@ export class VerifierClient {
     await this.#versions.call((p) => this.#http.put(`${agentPath(p, agentId)}/stop`, {}));
   }
 
-  /** `GET /agents/{id}/history?limit=` (ironlime only), newest first. */
-  async history(agentId: string, limit = 100): Promise<VerifierHistoryEntry[]> {
-    const reply = await this.#versions.call((p) => this.#http.get(`${agentPath(p, agentId)}/history`, { query: { limit } }));
-    return ((reply.results as { history?: VerifierHistoryEntry[] }).history ?? []) as VerifierHistoryEntry[];
+  /**
+   * The newest `limit` rounds older than history id `before` (from the newest without it), newest
+   * first, read page after page (`historyPage`) until `limit` rows or a page with no next one.
+   * @throws BadRemoteReplyError for a `next_before` that does not move back
+   */
+  async history(agentId: string, limit = 100, before?: number): Promise<VerifierHistoryEntry[]> {
+    const rows: VerifierHistoryEntry[] = [];
+    let next = before;
+    for (;;) {
+      const page = await this.historyPage(agentId, { limit: limit - rows.length, before: next });
+      rows.push(...page.history.slice(0, limit - rows.length));
+      if (page.nextBefore === undefined || rows.length >= limit) return rows;
+      next = page.nextBefore;
+    }
+  }
+
+  /**
+   * `GET /agents/{id}/history?limit=&before=` (ironlime only): one page, newest first. An ironlime
+   * verifier ends a page early at its byte bound and says where the next one starts (`next_before`);
+   * a verifier without the field has no more pages.
+   * @throws BadRemoteReplyError for a `next_before` that would not move back: not a history id,
+   *   not below `before`, or on an empty page (a client following it would never end)
+   */
+  async historyPage(agentId: string, options: { readonly limit?: number; readonly before?: number } = {}): Promise<VerifierHistoryPage> {
+    const query = { limit: options.limit ?? 100, ...(options.before === undefined ? {} : { before: options.before }) };
+    const reply = await this.#versions.call((p) => this.#http.get(`${agentPath(p, agentId)}/history`, { query }));
+    const results = reply.results as { history?: unknown; next_before?: unknown };
+    const history = results.history ?? [];
+    if (!Array.isArray(history)) throw new BadRemoteReplyError(`verifier history of ${agentId}`, 'history is not a list');
+    const nextBefore = results.next_before;
+    if (nextBefore === undefined) return { history: history as VerifierHistoryEntry[] };
+    const movesBack = Number.isSafeInteger(nextBefore) && (nextBefore as number) >= 1 && (options.before === undefined || (nextBefore as number) < options.before);
+    if (!movesBack || history.length === 0) {
+      throw new BadRemoteReplyError(`verifier history of ${agentId}`, `next_before ${JSON.stringify(nextBefore)} does not start an older page`);
+    }
+    return { history: history as VerifierHistoryEntry[], nextBefore: nextBefore as number };
   }
 
   /** `POST /allowlists/{name}`: `runtimePolicy` is the policy text (JSON, DSSE envelope or flat allowlist). */

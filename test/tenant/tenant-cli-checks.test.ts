@@ -218,6 +218,50 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     expect(requests.filter((request) => request !== 'GET /version')).to.deep.equal(['GET /v2.1/agents/a1/history?limit=5', 'GET /v2.1/agents/a1/history?limit=20']);
   });
 
+  it('history follows next_before up to --limit, sends --before, and a reply without next_before is the last page (Keylime)', async function () {
+    const rows = (...ids: number[]) => ids.map((id) => ({ id, outcome: 'pass' }));
+    scripted.set('GET /v2.1/agents/a1/history', [[200, { history: rows(9, 8), next_before: 8 }, {}], [200, { history: rows(7) }, {}]]);
+    const run = await tenant('history', '--limit', '5');
+    expect(run.code, run.stderr).to.equal(0);
+    expect((JSON.parse(run.stdout) as { history: { id: number }[] }).history.map((row) => row.id)).to.deep.equal([9, 8, 7]);
+    expect((await tenant('history', '--before', '1234567890123')).code).to.equal(0);
+    expect(requests.filter((request) => request !== 'GET /version')).to.deep.equal([
+      'GET /v2.1/agents/a1/history?limit=5',
+      'GET /v2.1/agents/a1/history?limit=3&before=8',
+      'GET /v2.1/agents/a1/history?limit=20&before=1234567890123',
+    ]);
+  });
+
+  for (const [what, page] of [
+    ['an empty page', { history: [], next_before: 5 }],
+    ['a page not moving back', { history: [{ id: 9, outcome: 'pass' }], next_before: 9 }],
+    ['a next_before not a history id', { history: [{ id: 9, outcome: 'pass' }], next_before: '8' }],
+  ] as const) {
+    it(`history refuses a next_before on ${what} (exit 2) instead of following it for ever`, async function () {
+      scripted.set('GET /v2.1/agents/a1/history', [[200, page, {}]]);
+      const run = await tenant('history', '--limit', '1000');
+      expect(run.code).to.equal(2);
+      expect(run.stderr).to.contain('does not start an older page');
+      expect(requests.filter((request) => request !== 'GET /version').length).to.be.at.most(2);
+    });
+  }
+
+  it('history refuses a reply whose history is not a list (exit 2)', async function () {
+    scripted.set('GET /v2.1/agents/a1/history', [[200, { history: { id: 9 } }, {}]]);
+    const run = await tenant('history');
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.contain('history is not a list');
+  });
+
+  for (const bad of ['0', 'abc', '-1', '12345678901234567']) {
+    it(`history refuses --before ${bad} before any request`, async function () {
+      const run = await tenant('history', '--before', bad);
+      expect(run.code).to.not.equal(0);
+      expect(run.stderr).to.contain(`option '--before <id>' argument '${bad}' is invalid. must be a history id: a whole number from 1`);
+      expect(requests).to.deep.equal([]);
+    });
+  }
+
   for (const [command, bad] of [
     ['status', ''],
     ['delete', '..'],

@@ -244,30 +244,29 @@ forEachDatabase(
       expect((await s.store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
     });
 
-    it('rethrows a driver operation\'s InvalidParameterValue (a policy failing its checksum) unrecorded, whatever the fail flags', async function () {
+    /**
+     * `onCleanStart` on a node of driver `name` (made by `make`), whose operation throws: `expected`
+     * with `message` is rethrown and nothing recorded, with the clean fail flag on and off.
+     */
+    async function expectRethrownUnrecorded(name: string, make: () => AttestationInterface, expected: typeof InvalidParameterValue | typeof MissingParameterValue, message: string): Promise<void> {
       for (const failClean of [true, false]) {
-        const config = buildConfig({ enabledAttestationInterfaces: ['tampered'], keylime: { failCleanOnAttestationFailure: failClean } });
-        const container = createProvisioningContainer({ config, database: fixture.database, attestationInterfaces: { tampered: () => new TamperedPolicyAttestation() } });
+        const config = buildConfig({ enabledAttestationInterfaces: [name], keylime: { failCleanOnAttestationFailure: failClean } });
+        const container = createProvisioningContainer({ config, database: fixture.database, attestationInterfaces: { [name]: make } });
         const store = container.resolve(NodeStore);
-        const node = await store.createNode({ attestationInterface: 'tampered' });
+        const node = await store.createNode({ attestationInterface: name });
         const error = await rejection(container.resolve(AttestationHooks).onCleanStart(createTask(node, config)));
-        expect(error, `failCleanOnAttestationFailure ${failClean}`).to.be.instanceOf(InvalidParameterValue);
-        expect((error as Error).message).to.equal('driver_info.keylime_allowlist_checksum: the fetched keylime_allowlist has another sha256');
+        expect(error, `failCleanOnAttestationFailure ${failClean}`).to.be.instanceOf(expected);
+        expect((error as Error).message).to.equal(message);
         expect((await store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
       }
+    }
+
+    it('rethrows a driver operation\'s InvalidParameterValue (a policy failing its checksum) unrecorded, whatever the fail flags', async function () {
+      await expectRethrownUnrecorded('tampered', () => new TamperedPolicyAttestation(), InvalidParameterValue, 'driver_info.keylime_allowlist_checksum: the fetched keylime_allowlist has another sha256');
     });
 
     it("rethrows a driver operation's MissingParameterValue (no agent located yet) unrecorded, whatever the fail flags", async function () {
-      for (const failClean of [true, false]) {
-        const config = buildConfig({ enabledAttestationInterfaces: ['unlocated'], keylime: { failCleanOnAttestationFailure: failClean } });
-        const container = createProvisioningContainer({ config, database: fixture.database, attestationInterfaces: { unlocated: () => new UnlocatedAgentAttestation() } });
-        const store = container.resolve(NodeStore);
-        const node = await store.createNode({ attestationInterface: 'unlocated' });
-        const error = await rejection(container.resolve(AttestationHooks).onCleanStart(createTask(node, config)));
-        expect(error, `failCleanOnAttestationFailure ${failClean}`).to.be.instanceOf(MissingParameterValue);
-        expect((error as Error).message).to.equal('driver_info is missing required field(s): keylime_agent_uuid');
-        expect((await store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
-      }
+      await expectRethrownUnrecorded('unlocated', () => new UnlocatedAgentAttestation(), MissingParameterValue, 'driver_info is missing required field(s): keylime_agent_uuid');
     });
 
     it('rethrows an abort of the task unrecorded', async function () {

@@ -4,7 +4,7 @@ import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
-import { capturedQueries, rowsRead } from '../helpers/rows-read.js';
+import { capturedQueries, totalRowsRead } from '../helpers/rows-read.js';
 
 /** Refused admin requests of an operator token: each one a record of the `fleet` stream. */
 const REFUSED = 20_000;
@@ -46,8 +46,7 @@ describe('dashboard: a node page finds its policies\' changes without reading th
       timeline = await readNodeTimeline(knex, NODE, 'default');
     });
     expect(timeline.map((entry) => entry.title)).to.deep.equal(['PUT /mbpolicies/:name by token:ops (admin@default)', 'PUT /allowlists/:name by cert:tenant']);
-    let read = 0;
-    for (const query of queries) read += await rowsRead(knex, query, 'audit_records');
+    const read = await totalRowsRead(knex, queries, 'audit_records');
     expect(read).to.be.below(100);
   });
 

@@ -4,7 +4,7 @@ import { readNodeTimeline, REFUSALS_SHOWN } from '../../lib/dashboard/node-timel
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
-import { capturedQueries, rowsRead } from '../helpers/rows-read.js';
+import { capturedQueries, totalRowsRead } from '../helpers/rows-read.js';
 
 const NODE = { agentId: 'agent-000001', tenant: 'default', runtimePolicy: 'pol-a', mbPolicy: null, liveness: null } as unknown as NodeRow;
 const ENROLMENT = 'POST /agents/:agent_id by token:ops (admin@default)';
@@ -55,8 +55,7 @@ describe('dashboard: refused requests never hide a node\'s enrolment or its poli
     const queries = await capturedQueries(knex, 'audit_records', async () => {
       await readNodeTimeline(knex, NODE, 'default');
     });
-    let read = 0;
-    for (const query of queries.filter((sent) => sent.bindings.includes('fleet'))) read += await rowsRead(knex, query, 'audit_records');
+    const read = await totalRowsRead(knex, queries.filter((sent) => sent.bindings.includes('fleet')), 'audit_records');
     expect(read).to.be.below(4 * REFUSALS_SHOWN);
   });
 });

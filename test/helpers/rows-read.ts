@@ -48,3 +48,10 @@ export async function rowsRead(knex: Knex, query: CapturedQuery, table: string):
   };
   return sum(plan);
 }
+
+/** `rowsRead` summed over `queries`: the rows of `table` a page's reads read in all. */
+export async function totalRowsRead(knex: Knex, queries: readonly CapturedQuery[], table: string): Promise<number> {
+  let read = 0;
+  for (const query of queries) read += await rowsRead(knex, query, table);
+  return read;
+}

@@ -3,6 +3,7 @@ import { AttestationServiceUnavailable, InvalidParameterValue } from '../../inte
 import { FileReadError } from '../../lib/files/regular-file.js';
 import { readDriverFile } from './driver-file.js';
 import { describeSource, type CheckedDocument, type DocumentSource } from './document-source.js';
+import { isRetryableStatus } from './retryable-status.js';
 
 export interface FetchLimits {
   /** Whole-download timeout for a URL. */
@@ -69,7 +70,7 @@ async function download(source: Extract<DocumentSource, { kind: 'url' }>, limits
   }
   // A server error, a rate limit or a request timeout: the next attempt may be answered; a driver_info
   // error (which the hooks throw whatever the fail flags) would stop the step for a busy server.
-  if (response.status >= 500 || response.status === 429 || response.status === 408) {
+  if (isRetryableStatus(response.status)) {
     await response.body?.cancel();
     throw new AttestationServiceUnavailable(`${describeSource(source)} answered ${response.status}`);
   }

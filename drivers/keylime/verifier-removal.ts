@@ -3,6 +3,7 @@ import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client
 import { tlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
+import { isRetryableStatus } from './retryable-status.js';
 import { waitForFinalVerdict } from './status-wait.js';
 import { readVerifierAgent, removeVerifierAgent } from './verifier-agent-view.js';
 
@@ -35,5 +36,5 @@ export function isTransient(error: unknown): boolean {
   if (error instanceof ServiceUnreachableError) {
     return tlsFailureKind(error) === undefined;
   }
-  return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 408 || error.remoteHttpStatus === 429);
+  return error instanceof KeylimeHttpError && isRetryableStatus(error.remoteHttpStatus);
 }

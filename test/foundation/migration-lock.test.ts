@@ -106,11 +106,14 @@ describe('migration lock [postgres]', function () {
 
   it('a start waiting for the lock holds no snapshot while it waits (a concurrent index build anywhere would wait for it)', async () => {
     const schema = await freshSchema();
-    const { knex } = await service(schema);
+    // Named after the schema: other tests' starts poll for their own schemas' locks on the same database.
+    const { knex } = await service(schema, schema);
     const pollers = async (): Promise<{ pid: number; xmin: string | null }[]> =>
       ((await admin.raw(
         `select pid, backend_xmin::text as xmin from pg_stat_activity
-          where datname = current_database() and state = 'idle in transaction' and query like 'select pg_try_advisory_xact_lock(%'`,
+          where datname = current_database() and application_name = ? and state = 'idle in transaction'
+            and query like 'select pg_try_advisory_xact_lock(%'`,
+        [schema],
       )) as { rows: { pid: number; xmin: string | null }[] }).rows;
     const before = new Set((await pollers()).map((row) => row.pid));
     const holder = await admin.transaction();

@@ -39,7 +39,8 @@ describe('http: HTTP/2 offered to the push-http2 bench', function () {
       apiVersions: serverApiVersionPolicy(),
       tls: { cert: f.server.certPem, key: f.server.keyPem, ca: f.ca.certPem, requestClientCert: true, requireClientCert: 'routes' },
       http2ForBench: true,
-      timeouts: { headersMs: 300, requestMs: 600, keepAliveMs: 300, idleMs: 600 },
+      // Bounds well above a loaded host's TLS handshake: the requests must outlive them, not race them.
+      timeouts: { headersMs: 1500, requestMs: 3000, keepAliveMs: 1500, idleMs: 3000 },
     });
     service.route({ method: 'GET', url: '/version', versioned: false, handler: ({ reply }) => ok(reply, {}) });
     const { url } = await service.listen({ port: 0 });
@@ -47,11 +48,11 @@ describe('http: HTTP/2 offered to the push-http2 bench', function () {
     session.on('error', () => undefined);
     try {
       // Before, the timer the first request should have cleared was kept for the socket itself and
-      // looked up with the request's proxy of it: never found, the connection was cut at 300 ms.
+      // looked up with the request's proxy of it: never found, the connection was cut at `headersMs`.
       const statuses: (number | string)[] = [];
       for (let i = 0; i < 8; i++) {
         statuses.push(await get(session, '/version'));
-        await sleep(100);
+        await sleep(400);
       }
       expect(statuses).to.deep.equal(Array(8).fill(200));
     } finally {

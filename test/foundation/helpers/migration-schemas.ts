@@ -12,8 +12,11 @@ export interface MigrationSchemas {
   readonly admin: Knex;
   /** A new empty schema, dropped after the suite. */
   readonly freshSchema: () => Promise<string>;
-  /** A service's own database handle (its own pool) on `schema`, closed after the suite. */
-  readonly service: (schema: string) => Promise<Database>;
+  /**
+   * A service's own database handle (its own pool) on `schema`, closed after the suite; its sessions
+   * carry `applicationName` when given (so a test finds them among other tests' sessions).
+   */
+  readonly service: (schema: string, applicationName?: string) => Promise<Database>;
   /** knex's migration lock row of `schema` (1 while a migrator holds it), undefined while the lock table is not there. */
   readonly lockRow: (schema: string) => Promise<number | undefined>;
   /** Ends the session holding `schema`'s migration lock (an idle-in-transaction reaper would); one row `{ ended: true }` a session ended. */
@@ -44,8 +47,9 @@ export function migrationSchemas(): MigrationSchemas {
       await admin.raw('create schema ??', [schema]);
       return schema;
     },
-    service: async (schema) => {
-      const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
+    service: async (schema, applicationName) => {
+      const url = applicationName === undefined ? TEST_DATABASE_URL : withApplicationName(TEST_DATABASE_URL, applicationName);
+      const database = await createDatabase({ url, dataDir: tmpdir(), searchPath: schema });
       opened.push(database);
       return database;
     },
@@ -62,4 +66,10 @@ export function migrationSchemas(): MigrationSchemas {
       return ended.rows;
     },
   };
+}
+
+function withApplicationName(url: string, applicationName: string): string {
+  const named = new URL(url);
+  named.searchParams.set('application_name', applicationName);
+  return named.toString();
 }

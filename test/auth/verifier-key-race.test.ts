@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { expect } from 'chai';
-import { startTogetherOnOneDir } from '../helpers/simultaneous-starts.js';
+import { startTogetherOnOneDir, WAIT_FOR_START } from '../helpers/simultaneous-starts.js';
 
 /**
  * A child that waits for the wall-clock millisecond `at`, then loads (or makes) the verifier's token
@@ -11,7 +11,7 @@ const CHILD = `
 const [dir, at] = [process.argv[1], Number(process.argv[2])];
 const { loadOrCreateTokenKey } = await import(${JSON.stringify(new URL('../../lib/auth/token-signing-key.js', import.meta.url).href)});
 const { loadOrCreateAuditKey } = await import(${JSON.stringify(new URL('../../lib/audit/audit-signing-key.js', import.meta.url).href)});
-while (Date.now() < at) {}
+${WAIT_FOR_START}
 try {
   const spki = (pair) => pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
   console.log(JSON.stringify({ token: spki(loadOrCreateTokenKey(dir)), audit: spki(loadOrCreateAuditKey(dir)) }));

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { startTogetherOnOneDir } from '../helpers/simultaneous-starts.js';
+import { startTogetherOnOneDir, WAIT_FOR_START } from '../helpers/simultaneous-starts.js';
 
 /**
  * A child that waits for the wall-clock millisecond `at`, then loads (or makes) the broker's keys in
@@ -12,7 +12,7 @@ const CHILD = `
 const [dir, at] = [process.argv[1], Number(process.argv[2])];
 const { loadOrCreateBrokerKeys } = await import(${JSON.stringify(new URL('../../lib/broker/broker-keys.js', import.meta.url).href)});
 const held = (keys) => Buffer.from(keys.masterKey).toString('base64') + ' ' + keys.tokenPublicKey.export({ type: 'spki', format: 'der' }).toString('base64');
-while (Date.now() < at) {}
+${WAIT_FOR_START}
 try {
   const keys = await loadOrCreateBrokerKeys(dir, 'https://broker.test');
   await new Promise((resolve) => setTimeout(resolve, 1000));

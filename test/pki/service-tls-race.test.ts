@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { startTogetherOnOneDir } from '../helpers/simultaneous-starts.js';
+import { startTogetherOnOneDir, WAIT_FOR_START } from '../helpers/simultaneous-starts.js';
 
 /**
  * A child that waits for the wall-clock millisecond `at`, then loads (or issues) the `verifier-client`
@@ -14,7 +14,7 @@ const [dir, at] = [process.argv[1], Number(process.argv[2])];
 const { readFileSync } = await import('node:fs');
 const { createPublicKey, X509Certificate } = await import('node:crypto');
 const { loadOrCreateClientTls } = await import(${JSON.stringify(new URL('../../lib/pki/service-tls.js', import.meta.url).href)});
-while (Date.now() < at) {}
+${WAIT_FOR_START}
 try {
   const tls = await loadOrCreateClientTls({ dataDir: dir, serviceName: 'verifier-client', warn: () => undefined });
   await new Promise((resolve) => setTimeout(resolve, 1000));

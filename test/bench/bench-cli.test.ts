@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { expect } from 'chai';
+import { BenchmarkUsageError } from '../../bench/benchmark.js';
+import { verifierBenchmark } from '../../bench/verifier-bench.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../bench/main.js');
 
@@ -15,6 +17,21 @@ function bench(args: readonly string[]): { child: ReturnType<typeof spawn>; done
 }
 
 /**
+ * `args` refused by `verifierBenchmark.run` in this process with `message`, before it reaches anything it
+ * would start (a schema, a verifier child): each refusal of the command line is a `BenchmarkUsageError`,
+ * which `bench/main.ts` prints as one `bench: <message>` line with exit 2, as the one case per suite
+ * run as a child process shows.
+ */
+async function refusedInProcess(args: readonly string[], message: string): Promise<void> {
+  const refusal = await verifierBenchmark.run(args).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(refusal, args.join(' ')).to.be.instanceOf(BenchmarkUsageError);
+  expect((refusal as Error).message, args.join(' ')).to.equal(message);
+}
+
+/**
  * `npm run bench -- verifier`: `--verifiers` took any count (a huge one forked verifier processes
  * without limit), and an argument refused ended in a stack trace and exit 1. Its exit code on a
  * signal is tested in test/fleet/bench-interrupt.test.ts.
@@ -23,12 +40,12 @@ describe('bench verifier: bound of --verifiers', function () {
   this.timeout(120_000);
 
   it('refuses --verifiers past its bound, or not an integer, before anything is forked: one line, exit 2', async () => {
+    const { code, stderr } = await bench(['verifier', '--agents', '2', '--verifiers', '1000000']).done;
+    expect(code).to.equal(2);
+    // One line, no stack trace.
+    expect(stderr).to.equal('bench: --verifiers: must be an integer from 1 to 32\n');
     for (const count of ['1000000', '0', '2.5']) {
-      const run = bench(['verifier', '--agents', '2', '--verifiers', count]);
-      const { code, stderr } = await run.done;
-      expect(code, count).to.equal(2);
-      // One line, no stack trace.
-      expect(stderr, count).to.equal('bench: --verifiers: must be an integer from 1 to 32\n');
+      await refusedInProcess(['--agents', '2', '--verifiers', count], '--verifiers: must be an integer from 1 to 32');
     }
   });
 });
@@ -38,6 +55,9 @@ describe('bench verifier: --heap-profile refused where it cannot sample honestly
   this.timeout(120_000);
 
   it('refuses it with --in-process, --profile or without a directory, before anything is forked: one line, exit 2', async () => {
+    const { code, stderr } = await bench(['verifier', '--agents', '2', '--heap-profile', '/tmp/x', '--in-process']).done;
+    expect(code).to.equal(2);
+    expect(stderr).to.equal('bench: --heap-profile: not with --in-process or --profile\n');
     const cases: [string[], string][] = [
       [['--heap-profile', '/tmp/x', '--in-process'], '--heap-profile: not with --in-process or --profile'],
       [['--heap-profile', '/tmp/x', '--profile', '/tmp/y'], '--heap-profile: not with --in-process or --profile'],
@@ -45,9 +65,7 @@ describe('bench verifier: --heap-profile refused where it cannot sample honestly
       [['--heap-profile', '--seconds', '5'], '--heap-profile: needs a directory'],
     ];
     for (const [args, message] of cases) {
-      const { code, stderr } = await bench(['verifier', '--agents', '2', ...args]).done;
-      expect(code, args.join(' ')).to.equal(2);
-      expect(stderr, args.join(' ')).to.equal(`bench: ${message}\n`);
+      await refusedInProcess(['--agents', '2', ...args], message);
     }
   });
 });

@@ -18,7 +18,9 @@ describe('bench verifier: --heap-profile with --push samples the push verifier',
   it('writes the push window\'s heap profile and prints KiB per push attestation', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-heap-'));
     try {
-      const child = spawn(process.execPath, [MAIN, 'verifier', '--agents', '2', '--seconds', '3', '--warmup', '0', '--tamper', '0', '--push', '--heap-profile', dir], {
+      // Quotes every 0.5 s, not the default 2 s: the settling before each of the two windows (pull, then
+      // push) and the wait for late detections after it are counted in quote intervals, 15 s at 2 s, 7.5 s here.
+      const child = spawn(process.execPath, [MAIN, 'verifier', '--agents', '2', '--seconds', '3', '--warmup', '0', '--quote-interval', '0.5', '--tamper', '0', '--push', '--heap-profile', dir], {
         stdio: ['ignore', 'pipe', 'ignore'],
       });
       let stdout = '';

@@ -5,13 +5,16 @@ import { expect } from 'chai';
 import { runExample } from '../../examples/orchestrator.js';
 import { startDemoEnvironment, type DemoEnvironment, type DemoNode } from '../../lib/demo/demo-environment.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { seedPgliteFolder } from '../helpers/pglite-template.js';
 
 describe('example orchestrator program', function () {
   this.timeout(60_000);
   let dir: string;
 
-  before(function () {
+  before(async function () {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-example-'));
+    // The program's PGlite begins as a copy of the process's initdb'd folder: its first start is not the point here.
+    await seedPgliteFolder(path.join(dir, 'data'));
     writeFileSync(
       path.join(dir, 'ironlime.json'),
       JSON.stringify({ dataDir: path.join(dir, 'data'), enabledAttestationInterfaces: ['no-attestation', 'fake'] }),
@@ -76,6 +79,7 @@ describe('example orchestrator program on an emulated node', function () {
 
   before(async function () {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-example-node-'));
+    await seedPgliteFolder(path.join(dir, 'services'));
     env = await startDemoEnvironment({ dir, tpmKind: 'software', nodeCount: 1, quoteIntervalSeconds: 1, imaGrowthMs: 0 });
     const node = env.nodes[0] as DemoNode;
     writeFileSync(
@@ -96,8 +100,9 @@ describe('example orchestrator program on an emulated node', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A config of its own per run: each run enrols the node in a fresh node table. */
-  function configFile(name: string): string {
+  /** A config of its own per run: each run enrols the node in a fresh node table (a copy of the initdb'd folder). */
+  async function configFile(name: string): Promise<string> {
+    await seedPgliteFolder(path.join(dir, name));
     const file = path.join(dir, `${name}.json`);
     writeFileSync(
       file,
@@ -120,11 +125,11 @@ describe('example orchestrator program on an emulated node', function () {
 
   it("refuses the node's emulated EK without --ek-ca-dir, and deploys it with the node's EK CA folder", async function () {
     const refused: string[] = [];
-    expect(await runExample(['--nodes', path.join(dir, 'nodes.json'), '--config', configFile('vendor-store-only')], (line) => refused.push(line))).to.equal(1);
+    expect(await runExample(['--nodes', path.join(dir, 'nodes.json'), '--config', await configFile('vendor-store-only')], (line) => refused.push(line))).to.equal(1);
     expect(refused.join('\n')).to.match(/cleaning -> clean failed .*\(ek-certificate\)/);
 
     const lines: string[] = [];
-    const code = await runExample(['--nodes', path.join(dir, 'nodes.json'), '--config', configFile('with-ek-ca'), '--ek-ca-dir', env.ekCaDir], (line) =>
+    const code = await runExample(['--nodes', path.join(dir, 'nodes.json'), '--config', await configFile('with-ek-ca'), '--ek-ca-dir', env.ekCaDir], (line) =>
       lines.push(line),
     );
     expect(lines.at(-1)).to.equal('1 of 1 node(s) active');

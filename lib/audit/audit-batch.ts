@@ -17,19 +17,26 @@ function appendStatements(tables: AuditTables): { readonly lock: FixedStatement;
     // Named after the heads table: `audit_lock_heads` for the verifier's log, as before.
     const name = tables.heads.replace(/_heads$/, '');
     statements = {
-      lock: fixedStatement(
-        `${name}_lock_heads`,
-        `
-insert into ${tables.heads} (stream, seq, hash)
-select s.stream, 0, ? from jsonb_array_elements_text(?::jsonb) as s(stream) order by s.stream
-on conflict (stream) do update set seq = ${tables.heads}.seq
-returning stream, seq, hash`,
-      ),
+      lock: fixedStatement(`${name}_lock_heads`, `\n${lockAuditHeadsSql(tables, 'jsonb_array_elements_text(?::jsonb) as s(stream)')}`),
       insert: fixedStatement(`${name}_insert_records`, `\n${insertRecords(tables)}\n${advanceHeads(tables)}`),
     };
     APPEND_STATEMENTS.set(tables, statements);
   }
   return statements;
+}
+
+/**
+ * Creates the heads of new streams and locks every head of the streams `streams` selects (a `from`
+ * item naming its one text column `s.stream`), answering each head as locked (`stream, seq, hash`).
+ * Its first binding is the genesis hash (`AUDIT_GENESIS_HASH`), then `streams`' own. A statement that
+ * stores something with its audit records may lock their heads as one of its CTEs (the push verdicts'
+ * statement), sparing the lock's own round trip; the heads it answers are handed to `LockedAuditStreams`.
+ */
+export function lockAuditHeadsSql(tables: AuditTables, streams: string): string {
+  return `insert into ${tables.heads} (stream, seq, hash)
+select s.stream, 0, ? from ${streams} order by s.stream
+on conflict (stream) do update set seq = ${tables.heads}.seq
+returning stream, seq, hash`;
 }
 
 const APPEND_STATEMENTS = new Map<AuditTables, { readonly lock: FixedStatement; readonly insert: FixedStatement }>();
@@ -110,14 +117,15 @@ export async function appendAuditEvents(
 }
 
 /**
- * The heads of a batch's streams, locked in the caller's transaction until it ends (`lockAuditStreams`).
+ * The heads of a batch's streams, locked in the caller's transaction until it ends (`lockAuditStreams`,
+ * or a statement of the caller's with `lockAuditHeadsSql`, its answer in `heads`).
  * Its inserts chain their events after the heads as locked, so after a statement that did insert
  * (its guard held) it is done with: the heads have moved.
  */
 export class LockedAuditStreams {
   constructor(
     private readonly run: Statements,
-    private readonly heads: Heads,
+    private readonly heads: AuditHeads,
     private readonly key: AuditSigningKey,
     private readonly tables: AuditTables,
   ) {}
@@ -152,10 +160,11 @@ export async function lockAuditStreams(run: Statements, events: readonly AuditEv
   return new LockedAuditStreams(run, await lockHeads(run, events, tables), key, tables);
 }
 
-type Heads = Map<string, { seq: number; hash: string }>;
+/** Each stream's last seq and hash, as locked. */
+export type AuditHeads = Map<string, { seq: number; hash: string }>;
 
 /** Creates the heads of new streams and locks every head of `events`' streams: each stream's last seq and hash. */
-async function lockHeads(run: Statements, events: readonly AuditEvent[], tables: AuditTables): Promise<Heads> {
+async function lockHeads(run: Statements, events: readonly AuditEvent[], tables: AuditTables): Promise<AuditHeads> {
   const streams = [...new Set(events.map((event) => event.stream))];
   const locked = (await run(appendStatements(tables).lock, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
   return new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
@@ -166,7 +175,7 @@ function recordsJson(records: readonly AuditRecord[]): string {
 }
 
 /** `events` chained after `heads` (moved on as they are) and sealed with one signature; none: none. */
-function chainAndSeal(heads: Heads, events: readonly AuditEvent[], key: AuditSigningKey): AuditRecord[] {
+function chainAndSeal(heads: AuditHeads, events: readonly AuditEvent[], key: AuditSigningKey): AuditRecord[] {
   if (events.length === 0) return [];
   const chained = events.map((event): ChainedAuditEvent => {
     const head = heads.get(event.stream) as { seq: number; hash: string };

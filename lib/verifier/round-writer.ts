@@ -66,14 +66,14 @@ export interface RoundWriterOptions {
    */
   readonly alsoStore?: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>;
   /**
-   * Runs first in the batch's transaction and answers which of its rounds may be stored; the others
-   * are not stored and their `write` resolves false. The push model takes each verdict's evidence
-   * here, so that a verdict on evidence another request already took is never stored.
+   * The statement that stores one group of a batch's writes (of distinct agents), in the batch's
+   * transaction: resolves to the agents stored, each with what was stored (default `saveRounds`). The
+   * push verdicts take their evidence and lock their audit heads in it too (`PushVerdictWriter`).
    */
-  readonly storable?: (trx: Knex.Transaction, writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>;
+  readonly save?: (run: Statements, writes: readonly RoundWrite[]) => Promise<ReadonlyMap<string, StoredRound>>;
   /**
-   * PostgreSQL: the batch's statements are named prepared statements, and a batch without `storable`
-   * runs its transaction on a node-postgres connection (`inPgTransaction`) rather than through knex.
+   * PostgreSQL: the batch's statements are named prepared statements, and its transaction runs on a
+   * node-postgres connection (`inPgTransaction`) rather than through knex.
    */
   readonly prepared?: boolean;
 }
@@ -89,7 +89,7 @@ export interface RoundWriterOptions {
 export class RoundWriter {
   private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, StoredRound>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
-  private readonly storable: RoundWriterOptions['storable'];
+  private readonly save: NonNullable<RoundWriterOptions['save']>;
   private readonly prepared: boolean;
   /** The longest a write waits for others (`RoundWriterOptions.batchDelayMs`). */
   readonly batchDelayMs: number;
@@ -99,7 +99,7 @@ export class RoundWriter {
     options: RoundWriterOptions = {},
   ) {
     this.alsoStore = options.alsoStore;
-    this.storable = options.storable;
+    this.save = options.save ?? saveRounds;
     this.prepared = options.prepared ?? false;
     this.batchDelayMs = options.batchDelayMs ?? 50;
     this.batch = new StatementBatch((writes) => this.run(writes), this.batchDelayMs, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
@@ -136,32 +136,29 @@ export class RoundWriter {
    * so its take and its expected version are judged against it, as across batches.
    */
   private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
-    const { alsoStore, storable, prepared } = this;
-    const statements = oneWritePerAgent(writes);
-    if (alsoStore === undefined && storable === undefined && statements.length === 1) {
-      return storeWrites(statementsOn(this.knex, prepared), writes);
+    const { alsoStore, save, prepared } = this;
+    const groups = oneWritePerAgent(writes);
+    if (alsoStore === undefined && groups.length === 1) {
+      return storeWrites(save, statementsOn(this.knex, prepared), writes);
     }
-    if (storable === undefined && prepared) {
-      return inPgTransaction(this.knex, (run) => storeBatch(run, writes, statements, alsoStore));
+    if (prepared) {
+      return inPgTransaction(this.knex, (run) => storeBatch(run, save, writes, groups, alsoStore));
     }
-    return this.knex.transaction((trx) =>
-      storeBatch(statementsOn(trx, prepared), writes, statements, alsoStore, storable === undefined ? undefined : (group) => storable(trx, group)),
-    );
+    return this.knex.transaction((trx) => storeBatch(statementsOn(trx, false), save, writes, groups, alsoStore));
   }
 }
 
-/** The batch's statements (each of `groups` one), then `alsoStore`, in the caller's transaction. */
+/** The batch's statements (`save` for each of `groups`), then `alsoStore`, in the caller's transaction. */
 async function storeBatch(
   run: Statements,
+  save: NonNullable<RoundWriterOptions['save']>,
   writes: readonly RoundWrite[],
   groups: readonly RoundWrite[][],
   alsoStore: RoundWriterOptions['alsoStore'],
-  storable?: (writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>,
 ): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
   const stored = new Map<RoundWrite, StoredRound>();
   for (const group of groups) {
-    const allowed = storable === undefined ? group : await storable(group);
-    for (const [write, version] of await storeWrites(run, allowed)) stored.set(write, version);
+    for (const [write, version] of await storeWrites(save, run, group)) stored.set(write, version);
   }
   await alsoStore?.(run, writes.filter((write) => stored.has(write)));
   return stored;
@@ -182,11 +179,11 @@ function oneWritePerAgent(writes: readonly RoundWrite[]): RoundWrite[][] {
   return groups.map((g) => g.writes);
 }
 
-/** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with what was stored. */
-async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, StoredRound>> {
+/** `save` of writes of distinct agents; resolves to the writes stored, each with what was stored. */
+async function storeWrites(save: NonNullable<RoundWriterOptions['save']>, run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, StoredRound>> {
   const stored = new Map<RoundWrite, StoredRound>();
   if (writes.length === 0) return stored;
-  const versions = await saveRounds(run, writes);
+  const versions = await save(run, writes);
   for (const write of writes) {
     const version = versions.get(write.agentId);
     if (version !== undefined) stored.set(write, version);

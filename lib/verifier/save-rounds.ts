@@ -22,40 +22,10 @@ export type StoredRound = { readonly kind: 'stored'; readonly version: string } 
  * once per row in `input` (a CTE read twice is materialized), so the agent's `last_attempt_at` and its history row's
  * `attempted_at` are the same instant, not two readings of `clock_timestamp()` microseconds apart.
  */
-const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timestamp() - make_interval(secs => t.decided_ago) end';
+export const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timestamp() - make_interval(secs => t.decided_ago) end';
 
-/**
- * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
- * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
- * operator stopped or deleted it meanwhile (`OPERATOR_STOPPED_STATES`), and the history row is inserted only for an
- * agent that was updated, with the tenant its update returns (no second read of the agent's row) —
- * so `attestation_count` and the agent's `pass` rows move together, in the
- * same transaction (a statement is atomic), or not at all. A row flagged `record_over_stop` (a verdict
- * that fails the agent, `recordedOverOperatorStop`) whose agent an operator stopped or deleted
- * meanwhile is `recorded` only when the verdict was decided from the very version the operator stopped
- * the row from (`expected_version` = `stopped_from_version`, set by the stop), and `recorded` consumes
- * that token (sets it null) under the row lock: a retry whose first attempt committed (or is
- * committing: it waits for that lock, then finds the token gone, and the retrier finds its round in
- * the history), a second process's FAIL from the same row, or a FAIL decided from an older row (a
- * pass stored between) is not recorded. Its history row is inserted and the agent's row is left as the
- * operator left it but for the token, which is not part of the row's version (whoever holds the lease
- * does not matter: nobody polls a stopped row). `kept` locks the row (`for update`) so that a stop
- * committing while the statement waits for its row lock is seen, as the update sees it, and
- * `recorded` updates the version `kept` locked; both take only flagged rows, which are rare (a pass is
- * never flagged), so a batch of passes pays nothing for them. A lock `kept` waits for may be held by a
- * statement waiting on one of this batch's rows (`releaseAgents`, another batch in another order):
- * PostgreSQL then aborts one of them as a deadlock, the batch fails as a whole and every write in it is
- * tried again (`RoundRetrier`). A row with an `expected_version` is stored only while the agent's
- * row still has that version: under READ COMMITTED, a second writer waits for the first one's row lock
- * and then checks the condition against the row the first one stored. One row per agent
- * (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
- * placeholder.
- */
-const SAVE_ROUNDS = fixedStatement(
-  'verifier_save_rounds',
-  `
-with input as (
-  select t.*, ${DECIDED_AT} as decided_at from jsonb_to_recordset(?::jsonb) as t(
+/** The columns of `SAVE_ROUNDS`' JSON rows (`rowOf`). */
+export const ROUND_COLUMNS = `
     agent_id text, owner text, lease_seconds double precision,
     operational_state int, attestation_count int, severity_level int, last_event_id text,
     last_received_quote double precision, last_successful_attestation double precision,
@@ -63,8 +33,13 @@ with input as (
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
     verifier_id text, outcome text, nonce text, round_id text, ima_ml_entry int, ima_entries_received int, failures jsonb,
     failures_omitted int, omitted_event_ids jsonb,
-    expected_version text, decided_ago double precision, record_over_stop boolean)
-), updated as (
+    expected_version text, decided_ago double precision, record_over_stop boolean`;
+
+/**
+ * `SAVE_ROUNDS` but for its input and its answer: the CTEs that store the rows of a CTE named `input`
+ * (`ROUND_COLUMNS` and `decided_at`); `STORED_ROUNDS` answers what they stored.
+ */
+export const STORE_ROUNDS = `updated as (
   update verifier_agents a set
     operational_state = i.operational_state,
     attestation_count = i.attestation_count,
@@ -107,10 +82,47 @@ with input as (
   from input i join (select agent_id, tenant from updated union select agent_id, tenant from recorded) a on a.agent_id = i.agent_id
   where i.outcome is not null
   returning 1
-)
-select agent_id, row_version, null::int as kept_state from updated
+)`;
+
+/** What `STORE_ROUNDS` stored, one row per write (`storedRoundOf`). */
+export const STORED_ROUNDS = `select agent_id, row_version, null::int as kept_state from updated
 union all
-select agent_id, null, kept_state from recorded`,
+select agent_id, null, kept_state from recorded`;
+
+/**
+ * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
+ * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
+ * operator stopped or deleted it meanwhile (`OPERATOR_STOPPED_STATES`), and the history row is inserted only for an
+ * agent that was updated, with the tenant its update returns (no second read of the agent's row) —
+ * so `attestation_count` and the agent's `pass` rows move together, in the
+ * same transaction (a statement is atomic), or not at all. A row flagged `record_over_stop` (a verdict
+ * that fails the agent, `recordedOverOperatorStop`) whose agent an operator stopped or deleted
+ * meanwhile is `recorded` only when the verdict was decided from the very version the operator stopped
+ * the row from (`expected_version` = `stopped_from_version`, set by the stop), and `recorded` consumes
+ * that token (sets it null) under the row lock: a retry whose first attempt committed (or is
+ * committing: it waits for that lock, then finds the token gone, and the retrier finds its round in
+ * the history), a second process's FAIL from the same row, or a FAIL decided from an older row (a
+ * pass stored between) is not recorded. Its history row is inserted and the agent's row is left as the
+ * operator left it but for the token, which is not part of the row's version (whoever holds the lease
+ * does not matter: nobody polls a stopped row). `kept` locks the row (`for update`) so that a stop
+ * committing while the statement waits for its row lock is seen, as the update sees it, and
+ * `recorded` updates the version `kept` locked; both take only flagged rows, which are rare (a pass is
+ * never flagged), so a batch of passes pays nothing for them. A lock `kept` waits for may be held by a
+ * statement waiting on one of this batch's rows (`releaseAgents`, another batch in another order):
+ * PostgreSQL then aborts one of them as a deadlock, the batch fails as a whole and every write in it is
+ * tried again (`RoundRetrier`). A row with an `expected_version` is stored only while the agent's
+ * row still has that version: under READ COMMITTED, a second writer waits for the first one's row lock
+ * and then checks the condition against the row the first one stored. One row per agent
+ * (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
+ * placeholder.
+ */
+const SAVE_ROUNDS = fixedStatement(
+  'verifier_save_rounds',
+  `
+with input as (
+  select t.*, ${DECIDED_AT} as decided_at from jsonb_to_recordset(?::jsonb) as t(${ROUND_COLUMNS})
+), ${STORE_ROUNDS}
+${STORED_ROUNDS}`,
 );
 
 /**
@@ -125,16 +137,16 @@ export function storeRounds(knex: Knex | Knex.Transaction, writes: readonly Roun
 /** `storeRounds` through `run`. */
 export async function saveRounds(run: Statements, writes: readonly RoundWrite[]): Promise<Map<string, StoredRound>> {
   const rows = (await run(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { agent_id: string; row_version: string | null; kept_state: number | null }[];
-  return new Map(
-    rows.map((row): [string, StoredRound] => [
-      row.agent_id,
-      row.kept_state === null ? { kind: 'stored', version: row.row_version as string } : { kind: 'failure_recorded', keptState: row.kept_state },
-    ]),
-  );
+  return new Map(rows.map((row): [string, StoredRound] => [row.agent_id, storedRoundOf(row)]));
 }
 
-/** The JSON row `SAVE_ROUNDS` reads; every string is made storable by `storableJson`. */
-function rowOf(write: RoundWrite): Record<string, unknown> {
+/** A row of `STORED_ROUNDS` as `StoredRound`. */
+export function storedRoundOf(row: { row_version: string | null; kept_state: number | null }): StoredRound {
+  return row.kept_state === null ? { kind: 'stored', version: row.row_version as string } : { kind: 'failure_recorded', keptState: row.kept_state };
+}
+
+/** The JSON row `SAVE_ROUNDS` reads (`ROUND_COLUMNS`); every string is made storable by `storableJson`. */
+export function rowOf(write: RoundWrite): Record<string, unknown> {
   const { state, history } = write;
   return {
     agent_id: write.agentId,

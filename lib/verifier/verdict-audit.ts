@@ -13,22 +13,32 @@ import type { RoundWrite } from './round-writer.js';
  */
 export function auditVerdicts(key: AuditSigningKey, actor: string): (statements: Statements, stored: readonly RoundWrite[]) => Promise<void> {
   return async (statements, stored) => {
-    const at = new Date().toISOString();
-    const events: AuditEvent[] = [];
-    for (const write of stored) {
-      const history = write.history;
-      if (history === undefined || history.outcome === 'retry') continue;
-      events.push({
-        stream: write.agentId,
-        at,
-        actor: `verifier:${actor}`,
-        action: 'verdict',
-        agentId: write.agentId,
-        details: verdictDetails(write, history),
-      });
-    }
-    await appendAuditEvents(statements, events, key);
+    await appendAuditEvents(statements, verdictEvents(stored, actor), key);
   };
+}
+
+/** Whether `write` gets a verdict record: it decided its round (a pass or a fail, not a `retry`). */
+export function auditedVerdict(write: RoundWrite): boolean {
+  return write.history !== undefined && write.history.outcome !== 'retry';
+}
+
+/** The verdict records of the `stored` writes that get one (`auditedVerdict`), by verifier `actor`, dated now. */
+export function verdictEvents(stored: readonly RoundWrite[], actor: string): AuditEvent[] {
+  const at = new Date().toISOString();
+  const events: AuditEvent[] = [];
+  for (const write of stored) {
+    const history = write.history;
+    if (history === undefined || !auditedVerdict(write)) continue;
+    events.push({
+      stream: write.agentId,
+      at,
+      actor: `verifier:${actor}`,
+      action: 'verdict',
+      agentId: write.agentId,
+      details: verdictDetails(write, history),
+    });
+  }
+  return events;
 }
 
 /** Failures a verdict's record holds: those its history row keeps (`MAX_STORED_FAILURES`), the rest only counted (`failures_omitted`). */

@@ -163,10 +163,13 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     closeRevocation = () => revocation.close();
     const audit = auditVerdicts(access.auditKey, owner);
-    // With its verdicts, in their transaction: their audit records and the revocation notices of those that fail an agent.
+    // In the verdicts' transaction: the revocation notices of those that fail an agent.
+    const recordRevocations = (statements: Statements, stored: readonly RoundWrite[]): Promise<void> =>
+      revocation.recordIn(statements, stored.flatMap((write) => (write.revocation === undefined ? [] : [write.revocation])));
+    // With its verdicts, in their transaction: their audit records and their revocation notices.
     const verdictAudit = async (statements: Statements, stored: readonly RoundWrite[]): Promise<void> => {
       await audit(statements, stored);
-      await revocation.recordIn(statements, stored.flatMap((write) => (write.revocation === undefined ? [] : [write.revocation])));
+      await recordRevocations(statements, stored);
     };
     writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
     const agentDeps = {
@@ -249,7 +252,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config, clock });
     }
-    push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures, clock });
+    push = createPushService({ app: service.app, knex: database.knex, agents, verdictAudit: { key: access.auditKey, actor: owner, alsoStore: recordRevocations }, prepared: database.kind === 'postgres', policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures, clock });
     await scheduler.start();
     await push.silenceSweep.start();
     revocation.start();

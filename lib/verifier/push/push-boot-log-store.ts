@@ -97,10 +97,7 @@ export class PushBootLogStore {
  * over it is the fail-closed choice — at worst its agent is asked for the log once more — while a
  * write over it would make an older enrolment's log the row's.
  */
-const FORGET = fixedStatement(
-  'verifier_forget_push_boot_logs',
-  `
-insert into ${BOOT_LOGS} (agent_id, enrolment, attestation_index)
+export const FORGET_PUSH_BOOT_LOGS_SQL = `insert into ${BOOT_LOGS} (agent_id, enrolment, attestation_index)
 select g.agent_id, g.enrolment, coalesce((select max(a.index) from verifier_push_attestations a where a.agent_id = g.agent_id), -1)
 from verifier_agents g where g.agent_id in (select e.agent_id from jsonb_array_elements_text(?::jsonb) as e(agent_id))
 on conflict (agent_id) do update set
@@ -108,8 +105,9 @@ on conflict (agent_id) do update set
   attestation_index = case when ${BOOT_LOGS}.enrolment = excluded.enrolment
     then greatest(${BOOT_LOGS}.attestation_index, excluded.attestation_index) else excluded.attestation_index end,
   boot_time = null, hash_alg = null, mask = null, context_sha256 = null, event_log = null, verified_at = now()
-where ${BOOT_LOGS}.enrolment <> excluded.enrolment or ${BOOT_LOGS}.event_log is not null or ${BOOT_LOGS}.attestation_index < excluded.attestation_index`,
-);
+where ${BOOT_LOGS}.enrolment <> excluded.enrolment or ${BOOT_LOGS}.event_log is not null or ${BOOT_LOGS}.attestation_index < excluded.attestation_index`;
+
+const FORGET = fixedStatement('verifier_forget_push_boot_logs', `\n${FORGET_PUSH_BOOT_LOGS_SQL}`);
 
 /**
  * Tombstones the stored logs of `agentIds`, in the transaction of their failing verdicts

@@ -153,12 +153,12 @@ export class PushRepository {
   }
 
   /**
-   * `takeEvidence` of evidence judged before it was taken, for each of `takes` (in `trx`, the verdicts'
-   * transaction, or alone): only while the attestation is still the agent's latest, its challenge had
+   * `takeEvidence` of evidence judged before it was taken, for each of `takes`, alone (a verdict's
+   * take in its own transaction is a CTE of `savePushRounds`): only while the attestation is still the agent's latest, its challenge had
    * not expired when the evidence came, and the agent's row is the one the evidence was judged from.
    * Resolves to the ids of the agents whose evidence was taken.
    */
-  async takeJudgedEvidence(takes: readonly JudgedEvidenceTake[], trx?: Knex.Transaction): Promise<Set<string>> {
+  async takeJudgedEvidence(takes: readonly JudgedEvidenceTake[]): Promise<Set<string>> {
     const rows = takes.map((t) => ({
       agent_id: t.agentId,
       index: t.index,
@@ -167,7 +167,7 @@ export class PushRepository {
       agent_version: t.agentVersion,
       record_over_stop: t.recordOverStop === true,
     }));
-    const result = (await (trx ?? this.knex).raw(TAKE_JUDGED_EVIDENCE, [JSON.stringify(rows)])) as { rows: { agent_id: string }[] };
+    const result = (await this.knex.raw(TAKE_JUDGED_EVIDENCE, [JSON.stringify(rows)])) as { rows: { agent_id: string }[] };
     return new Set(result.rows.map((row) => row.agent_id));
   }
 

@@ -4,8 +4,6 @@ import type { Logger } from 'pino';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
 import type { DatabaseClock } from '../../db/database-clock.js';
-import type { Statements } from '../../db/fixed-statement.js';
-import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
 import { DatabaseOutage } from './database-outage.js';
@@ -20,7 +18,7 @@ import { PushSessionRepository } from './push-session-repository.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictStore } from './push-verdict-store.js';
 import { SlowHashGate } from './slow-hash-gate.js';
-import { PushVerdictWriter } from './push-verdict-writer.js';
+import { PushVerdictWriter, type PushVerdictAudit } from './push-verdict-writer.js';
 import { verdictBatchDelayMs } from '../verdict-batch-delay.js';
 import type { VerifierHealth } from '../verifier-health.js';
 import type { FailureAnnouncer } from '../failure-announcer.js';
@@ -29,8 +27,10 @@ export interface PushServiceDeps {
   readonly app: FastifyInstance;
   readonly knex: Knex;
   readonly agents: VerifierAgentRepository;
-  /** The verdicts' audit records, as the pull loop's round writer stores them (`auditVerdicts`). */
-  readonly auditVerdicts: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>;
+  /** The verdicts' audit records (signed as the pull loop's are, `verdictEvents`) and what else their transaction stores. */
+  readonly verdictAudit: PushVerdictAudit;
+  /** PostgreSQL: the verdicts' transaction on a node-postgres connection with prepared statements, as the pull loop's. */
+  readonly prepared: boolean;
   readonly policies: PushPolicyDeps;
   readonly config: Readonly<VerifierConfig>;
   readonly owner: string;
@@ -80,7 +80,15 @@ export function createPushService(deps: PushServiceDeps): PushService {
   });
   // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
   const outage = new DatabaseOutage(deps.knex, timeout * 1000, now);
-  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), deps.log, deps.health);
+  const verdicts = new PushVerdictWriter(
+    deps.knex,
+    deps.agents,
+    deps.verdictAudit,
+    verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds),
+    deps.log,
+    deps.health,
+    deps.prepared,
+  );
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
     { repository, writer: verdicts, failures: deps.failures, health: deps.health, log: deps.log },

@@ -73,8 +73,16 @@ select challenge from inserted`;
  * the same transaction. Answers the agents taken.
  */
 export const TAKE_JUDGED_EVIDENCE = `
-update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = i.received_at
-from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, challenge text, received_at timestamptz, agent_version text, record_over_stop boolean)
+${takeJudgedEvidenceSql('jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, challenge text, received_at timestamptz, agent_version text, record_over_stop boolean)')}`;
+
+/**
+ * `TAKE_JUDGED_EVIDENCE` of the takes `takes` names (a `from` item `i` with its columns: `agent_id`,
+ * `index`, `challenge`, `received_at`, `agent_version`, `record_over_stop`); the push verdicts' statement
+ * takes its evidence in a CTE of it (`PUSH_SAVE_ROUNDS`).
+ */
+export function takeJudgedEvidenceSql(takes: string): string {
+  return `update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = i.received_at
+from ${takes}
 where t.agent_id = i.agent_id and t.index = i.index and t.challenge = i.challenge
   and t.stage = 'awaiting_evidence' and t.challenges_expire_at > i.received_at
   and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
@@ -82,6 +90,7 @@ where t.agent_id = i.agent_id and t.index = i.index and t.challenge = i.challeng
       or (i.record_over_stop and ${stoppedFromSql('g', 'i.agent_version')})
     from verifier_agents g where g.agent_id = t.agent_id)
 returning t.agent_id`;
+}
 
 /**
  * `takeOwnership`: the row taken over while it is a push agent's with the version named — or, for a

@@ -1,12 +1,18 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { fixedStatement, type Statements } from '../../db/fixed-statement.js';
+import { LockedAuditStreams, type AuditHeads } from '../../audit/audit-batch.js';
+import type { AuditSigningKey } from '../../audit/audit-signing-key.js';
+import { VERIFIER_AUDIT_TABLES } from '../../audit/audit-tables.js';
+import type { Statements } from '../../db/fixed-statement.js';
 import type { ExponentialBackoff } from '../../timing/backoff.js';
 import { RoundRetrier, STORED_UNSEEN } from '../round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
 import { agentVersionSql } from '../agent-row-version.js';
-import { forgetPushBootLogs } from './push-boot-log-store.js';
-import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
+import type { StoredRound } from '../save-rounds.js';
+import { verdictEvents } from '../verdict-audit.js';
+import { FORGET_PUSH_BOOT_LOGS_SQL } from './push-boot-log-store.js';
+import type { JudgedEvidenceTake } from './push-repository.js';
+import { savePushRounds } from './push-verdict-statement.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { VerifierHealth } from '../verifier-health.js';
 
@@ -30,27 +36,46 @@ export type PushWriteOutcome =
 /** A verdict whose batch failed is sent again alone after 250 ms, doubling up to 5 s. */
 export const VERDICT_RETRY_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 5_000 };
 
-/** Completes the judged attestations and answers the version of each agent's row after its verdict. */
-const COMPLETE_ATTESTATIONS = fixedStatement(
-  'push_complete_attestations',
-  `
+/**
+ * With the verdicts' audit records, in the statement that inserts them: each failing verdict's agent's
+ * stored boot log tombstoned (`FORGET_PUSH_BOOT_LOGS_SQL`, docs/push.md "The boot log"), and the judged
+ * attestations completed, each answering the version of its agent's row after its verdict.
+ */
+const COMPLETE_WITH_RECORDS = {
+  name: 'push_complete',
+  ctes: `forgotten as (
+${FORGET_PUSH_BOOT_LOGS_SQL}
+), completed as (
 update verifier_push_attestations a set
   stage = 'verification_complete',
-  evaluation = i.evaluation,
-  failure_reason = i.failure_reason,
+  evaluation = c.evaluation,
+  failure_reason = c.failure_reason,
   verification_completed_at = now()
-from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, evaluation text, failure_reason text)
-where a.agent_id = i.agent_id and a.index = i.index
-returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version`,
-);
+from jsonb_to_recordset(?::jsonb) as c(agent_id text, index int, evaluation text, failure_reason text)
+where a.agent_id = c.agent_id and a.index = c.index
+returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version
+)`,
+  sql: 'select agent_id, agent_version from completed',
+};
+
+/** Who signs the verdicts' audit records, and what else their transaction stores. */
+export interface PushVerdictAudit {
+  /** The verdicts' records are signed with `key`, as `verifier:actor` (`verdictEvents`). */
+  readonly key: AuditSigningKey;
+  readonly actor: string;
+  /** Runs in the verdicts' transaction after their records: the revocation notices of those failing their agent. */
+  readonly alsoStore?: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>;
+}
 
 /** What one attempt's batch learnt about its verdict (filled in its transaction; each attempt has its own). */
 interface BatchOutcome {
   taken: boolean;
   agentVersion: string | undefined;
+  /** The audit head of the verdict's stream, as its statement locked it. */
+  head: { seq: number; hash: string } | undefined;
 }
 
-/** A verdict with the take and completion the batch does for it; the round writer hands the same object to `storable` and `alsoStore`. */
+/** A verdict with the take and completion the batch does for it; the round writer hands the same object to `save` and `alsoStore`. */
 interface PushRoundWrite extends RoundWrite {
   readonly completion?: PushCompletion;
   readonly take?: JudgedEvidenceTake;
@@ -58,14 +83,17 @@ interface PushRoundWrite extends RoundWrite {
 }
 
 /**
- * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
- * verdict records), with the same batch window, and in the SAME transaction the evidence take a
- * verdict still needs (first: a verdict whose take fails is not stored) and the judged attestations
+ * The push verdicts' durable path: the pull loop's `RoundWriter`, with the same batch window, the
+ * same rounds' statement and the audit's verdict records, and in the SAME transaction the evidence
+ * take a verdict still needs (a verdict whose take fails is not stored) and the judged attestations
  * marked `verification_complete` — so an attestation never reads complete without its verdict stored,
- * nor the other way round, and a verdict is stored only for evidence taken once. A batch that fails is
- * retried (each verdict alone, by the pull loop's `RoundRetrier`) until it is stored or the writer is
- * closed: a verdict is never dropped because the database was away; meanwhile `GET /health` says not
- * ready.
+ * nor the other way round, and a verdict is stored only for evidence taken once. The transaction is
+ * two statements between BEGIN and COMMIT: the take, the rounds and the lock of the records' heads
+ * (`savePushRounds`), then the records with the completions and the failures' boot logs forgotten
+ * (`COMPLETE_WITH_RECORDS`) — and the revocation notices of a verdict failing its agent (`alsoStore`).
+ * A batch that fails is retried (each verdict alone, by the pull loop's `RoundRetrier`) until it is
+ * stored or the writer is closed: a verdict is never dropped because the database was away; meanwhile
+ * `GET /health` says not ready.
  */
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
@@ -74,20 +102,23 @@ export class PushVerdictWriter {
 
   constructor(
     knex: Knex,
-    private readonly repository: PushRepository,
     rounds: Pick<VerifierAgentRepository, 'holdsRound'>,
-    auditVerdicts: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>,
+    private readonly audit: PushVerdictAudit,
     batchDelayMs: number,
     log: Logger,
     health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
+    /** PostgreSQL: named prepared statements in a node-postgres transaction (`RoundWriterOptions.prepared`). */
+    prepared = false,
   ) {
     this.retrier = new RoundRetrier({ rounds, backoff: VERDICT_RETRY_BACKOFF, health, log });
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
-      storable: (trx, writes) => this.takeEvidence(trx, writes),
+      prepared,
+      // The writer hands back the writes `write` gave it.
+      save: (run, writes) => this.save(run, writes as readonly PushRoundWrite[]),
       alsoStore: async (statements, stored) => {
-        await auditVerdicts(statements, stored);
         await this.complete(statements, stored);
+        await audit.alsoStore?.(statements, stored);
       },
     });
   }
@@ -107,7 +138,7 @@ export class PushVerdictWriter {
     const result = await this.retrier.store({
       agentId: write.agentId,
       history: write.history,
-      send: (roundId, retry) => this.attempt({ ...write, roundId, completion, take, outcome: { taken: take === undefined, agentVersion: undefined } }, retry || urgent),
+      send: (roundId, retry) => this.attempt({ ...write, roundId, completion, take, outcome: { taken: take === undefined, agentVersion: undefined, head: undefined } }, retry || urgent),
       stored: (outcome) => outcome.stored,
     });
     return result === STORED_UNSEEN ? { stored: true, agentVersion: undefined } : result;
@@ -132,28 +163,36 @@ export class PushVerdictWriter {
     return stored ? { stored: true, agentVersion: sent.outcome.agentVersion } : { stored: false, reason: 'agent_changed' };
   }
 
-  /** The round writer's `storable`: takes the evidence of the verdicts that need it; those whose take fails are not stored. */
-  private async takeEvidence(trx: Knex.Transaction, writes: readonly PushRoundWrite[]): Promise<readonly PushRoundWrite[]> {
-    const takes = writes.flatMap((write) => (write.take === undefined ? [] : [write.take]));
-    if (takes.length === 0) return writes;
-    const taken = await this.repository.takeJudgedEvidence(takes, trx);
+  /** The round writer's `save`: the group's takes and rounds, and its records' heads locked, in one statement (`savePushRounds`). */
+  private async save(run: Statements, writes: readonly PushRoundWrite[]): Promise<ReadonlyMap<string, StoredRound>> {
+    const saved = await savePushRounds(run, writes.map((write) => ({ write, take: write.take })));
     for (const write of writes) {
-      if (write.take !== undefined && write.outcome !== undefined) write.outcome.taken = taken.has(write.agentId);
+      if (write.outcome === undefined) continue;
+      if (write.take !== undefined) write.outcome.taken = saved.taken.has(write.agentId) || saved.stored.has(write.agentId);
+      write.outcome.head = saved.heads.get(write.agentId);
     }
-    return writes.filter((write) => write.outcome?.taken !== false);
+    return saved.stored;
   }
 
   /**
-   * Completes the judged attestations. Every failure stored — failing evidence, a silence, an exception —
-   * tombstones its agent's stored boot log in the same transaction (docs/push.md "The boot log").
+   * The stored verdicts' audit records, chained after the heads their statement locked, in one
+   * statement with the judged attestations' completion and, for every failure stored — failing
+   * evidence, a silence, an exception —, its agent's stored boot log tombstoned (docs/push.md "The boot
+   * log"). Runs nothing when there is none of the three.
    */
   private async complete(statements: Statements, stored: readonly PushRoundWrite[]): Promise<void> {
-    await forgetPushBootLogs(statements, stored.filter((write) => write.history?.outcome === 'fail').map((write) => write.agentId));
+    const events = verdictEvents(stored, this.audit.actor);
+    const failed = stored.filter((write) => write.history?.outcome === 'fail').map((write) => write.agentId);
     const rows = stored.flatMap(({ agentId, completion: c }) =>
       c === undefined ? [] : [{ agent_id: agentId, index: c.index, evaluation: c.evaluation, failure_reason: c.failureReason }],
     );
-    if (rows.length === 0) return;
-    const result = (await statements(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)])) as { agent_id: string; agent_version: string | null }[];
+    if (events.length === 0 && failed.length === 0 && rows.length === 0) return;
+    const heads: AuditHeads = new Map();
+    for (const write of stored) {
+      if (write.outcome?.head !== undefined) heads.set(write.agentId, write.outcome.head);
+    }
+    const locked = new LockedAuditStreams(statements, heads, this.audit.key, VERIFIER_AUDIT_TABLES);
+    const result = (await locked.insertWith(events, COMPLETE_WITH_RECORDS, [JSON.stringify(failed), JSON.stringify(rows)])) as { agent_id: string; agent_version: string | null }[];
     const versions = new Map(result.map((row) => [row.agent_id, row.agent_version ?? undefined]));
     for (const write of stored) {
       if (write.completion !== undefined && write.outcome !== undefined) write.outcome.agentVersion = versions.get(write.agentId);

@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
-import { PushBootLogStore, forgetPushBootLogs, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
+import { PushBootLogStore, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { backendPid, blockedOnALock } from './helpers/blocked-on-a-lock.js';
 import { enrolledAgent } from './helpers/enrolled-agent.js';
-import { BOOT_LOG_AGENT as AGENT, bootLogRow, judged, LOG as OLD_LOG, REBOOTED as NEW_LOG } from './helpers/push-boot-log-rows.js';
+import { BOOT_LOG_AGENT as AGENT, bootLogRow, judged, LOG as OLD_LOG, REBOOTED as NEW_LOG, forgetPushBootLogs } from './helpers/push-boot-log-rows.js';
 
 /**
  * `verifier_push_boot_logs` across a delete and re-enrolment of the agent (docs/push.md "Eleventh

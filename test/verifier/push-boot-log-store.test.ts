@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
-import { PushBootLogStore, forgetPushBootLogs, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
+import { PushBootLogStore, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { backendPid, blockedOnALock } from './helpers/blocked-on-a-lock.js';
 import { enrolledAgent } from './helpers/enrolled-agent.js';
-import { BOOT_LOG_AGENT as AGENT, bootLogRow, judged, LOG, REBOOTED } from './helpers/push-boot-log-rows.js';
+import { BOOT_LOG_AGENT as AGENT, bootLogRow, judged, LOG, REBOOTED, forgetPushBootLogs } from './helpers/push-boot-log-rows.js';
 
 /** `verifier_push_boot_logs` through `PushBootLogStore`, on PostgreSQL and PGlite. */
 forEachDatabase(

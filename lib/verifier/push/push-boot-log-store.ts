@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import type { StoredPushBootLog } from '../../attestation/push-boot-log.js';
-import { fixedStatement, type Statements } from '../../db/fixed-statement.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 
 const BOOT_LOGS = 'verifier_push_boot_logs';
@@ -107,12 +106,3 @@ on conflict (agent_id) do update set
   boot_time = null, hash_alg = null, mask = null, context_sha256 = null, event_log = null, verified_at = now()
 where ${BOOT_LOGS}.enrolment <> excluded.enrolment or ${BOOT_LOGS}.event_log is not null or ${BOOT_LOGS}.attestation_index < excluded.attestation_index`;
 
-const FORGET = fixedStatement('verifier_forget_push_boot_logs', `\n${FORGET_PUSH_BOOT_LOGS_SQL}`);
-
-/**
- * Tombstones the stored logs of `agentIds`, in the transaction of their failing verdicts
- * (`PushVerdictWriter`), through its `statements`: every process then asks them for the log again.
- */
-export async function forgetPushBootLogs(statements: Statements, agentIds: readonly string[]): Promise<void> {
-  if (agentIds.length > 0) await statements(FORGET, [JSON.stringify(agentIds)]);
-}

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import type { StoredPushBootLog } from '../../../lib/attestation/push-boot-log.js';
+import { fixedStatement, type Statements } from '../../../lib/db/fixed-statement.js';
+import { FORGET_PUSH_BOOT_LOGS_SQL } from '../../../lib/verifier/push/push-boot-log-store.js';
 
 /** The agent the boot-log tests use: the first of `seedVerifierAgents` (bench/dashboard-bench.ts). */
 export const BOOT_LOG_AGENT = 'agent-000001';
@@ -21,4 +23,14 @@ export async function bootLogRow(knex: Knex, agentId = BOOT_LOG_AGENT): Promise<
   return (await knex('verifier_push_boot_logs').where({ agent_id: agentId }).first(knex.raw('enrolment::text as enrolment'), 'attestation_index', 'event_log')) as
     | { enrolment: string; attestation_index: number; event_log: string | null }
     | undefined;
+}
+
+const FORGET = fixedStatement('test_forget_push_boot_logs', `\n${FORGET_PUSH_BOOT_LOGS_SQL}`);
+
+/**
+ * Runs the tombstones the push verdicts' transaction writes for failing agents (`FORGET_PUSH_BOOT_LOGS_SQL`,
+ * part of its second statement) on their own, through `statements`.
+ */
+export async function forgetPushBootLogs(statements: Statements, agentIds: readonly string[]): Promise<void> {
+  if (agentIds.length > 0) await statements(FORGET, [JSON.stringify(agentIds)]);
 }

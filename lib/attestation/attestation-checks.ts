@@ -18,6 +18,7 @@ import type { SignatureVerdict } from '../tpm/signature-verdict.js';
 import type { QuoteVerified } from '../tpm/verify-quote.js';
 import type { RememberedBootLog } from './boot-log-memo.js';
 import { reuseBootLog } from './internal/boot-log-reuse.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 /** What a round established, beyond pass/fail. */
 export interface AttestationClaims {
@@ -101,6 +102,11 @@ export interface RoundResult {
 export function runAttestationChecks(input: RoundInput & { readonly rememberedBoot?: undefined }): RoundResult;
 export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNotReusable;
 export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNotReusable {
+  return finish(runAttestationChecksStepwise(input));
+}
+
+/** `runAttestationChecks`, pausing between chunks of the IMA list's lines (`Stepwise`): the same result. */
+export function* runAttestationChecksStepwise(input: RoundInput): Stepwise<RoundResult | BootLogNotReusable> {
   const quote = checkQuote({
     quote: input.quote,
     akTpm: input.akTpm,
@@ -143,7 +149,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
     if (input.ima.listText === null || input.ima.listText === undefined) {
       events.push(unusedPcrEvent(IMA_PCR, 'IMA'));
     } else if (input.ima.replay) {
-      const ima = checkIma({
+      const ima = yield* checkIma({
         listText: input.ima.listText,
         startEntry: input.ima.startEntry,
         state: input.ima.state,

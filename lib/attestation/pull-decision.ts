@@ -6,7 +6,8 @@ import { askInFull, planBootLog, settleBootLog, type BootLogPlan, type PullAgent
 import type { AgentAttestationState } from './agent-state.js';
 import type { PullTiming } from './freshness.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
-import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
+import { evaluateQuoteStepwise, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 import { continuesAcrossReboot } from './internal/pre-checks.js';
 import { checkQuoteReplyShape, isFailureEvent } from './internal/quote-reply.js';
 import { initialImaReplayState } from '../ima/ima-replay-state.js';
@@ -133,12 +134,20 @@ export interface QuoteReplyInput {
  * a node that rebooted and continued its list (`rebootedRepeat`): the request is sent again from IMA entry 0.
  */
 export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): PullDecision | RepeatRound {
+  return finish(decideQuoteReplyStepwise(request, input, settings));
+}
+
+/**
+ * `decideQuoteReply`, pausing between chunks of the IMA list's lines (`Stepwise`): the same decision,
+ * for the verifier's pull loop, which judges a huge reply a slice at a time between its other work.
+ */
+export function* decideQuoteReplyStepwise(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): Stepwise<PullDecision | RepeatRound> {
   const rebooted = rebootedRepeat(request, input.reply);
   if (rebooted !== undefined) {
     return rebooted;
   }
   const plan = request.bootLog;
-  const result = evaluateQuote({
+  const result = yield* evaluateQuoteStepwise({
     state: request.state,
     policies: input.policies,
     reply: input.reply as never,
@@ -160,7 +169,7 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
     outcome: result.verdict,
     nonce: input.nonce,
     imaMlEntry: input.imaEntry,
-    imaEntriesReceived: countImaLines(input.reply),
+    imaEntriesReceived: yield* countImaLines(input.reply),
     ...storedFailures(result.failures),
   };
   if (result.verdict === 'fail') {

@@ -9,6 +9,7 @@ import { loadLearntKeys, storeLearntKeys } from './internal/learnt-keyrings.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState, type Pcr10Values } from './ima-replay-state.js';
 import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js';
 import { loggedHashIsReplayed } from './internal/template-digests.js';
+import { finish, type Stepwise } from './stepwise.js';
 
 /**
  * Checks (part of) an IMA measurement list against a quoted PCR 10 and a runtime policy, and says
@@ -110,6 +111,11 @@ function buildKeyrings(input: VerifyImaListInput, learned: readonly LearnedKey[]
 
 /** Checks one round of the measurement list; see the interface comment above for the rules. */
 export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
+  return finish(verifyImaListStepwise(input));
+}
+
+/** `verifyImaList`, pausing between chunks of lines: the same result, for a caller that judges a huge list a slice at a time. */
+export function* verifyImaListStepwise(input: VerifyImaListInput): Stepwise<VerifyImaListResult> {
   if ((input.listText === undefined) === (input.entries === undefined)) {
     badInput('give exactly one of listText and entries');
   }
@@ -160,7 +166,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
     bootAggregates: input.bootAggregates ?? [],
   });
   let ctx = newContext();
-  const round = (holdEveryLine: boolean): ReplayRoundOutcome =>
+  const round = (holdEveryLine: boolean): Stepwise<ReplayRoundOutcome> =>
     replayRound({
       listText: input.listText,
       entries: input.entries ?? [],
@@ -173,13 +179,13 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
       failOnTomtou: input.failOnTomtou === true,
       holdEveryLine,
     });
-  let outcome = round(false);
+  let outcome = yield* round(false);
   // No match: the round fails whatever else is found. Lines not held to their logged hash (the
   // quote would have bound them) are checked again, so that the failures name a line whose data
   // was changed and its hash left as it was, as when every line is held to it.
   if (quoted !== undefined && outcome.matched < 0 && outcome.count > 0 && !loggedHashIsReplayed(logHash, banks)) {
     ctx = newContext();
-    outcome = round(true);
+    outcome = yield* round(true);
   }
   // A loop, not `push(...)`: one failure per line, and a list of some 120,000 lines or more passed as
   // arguments overflowed the stack (a RangeError that failed the round as a verifier exception).

@@ -1,6 +1,7 @@
 import type { AgentPolicies } from '../agent-policies.js';
 import type { AgentAttestationState } from '../agent-state.js';
-import { runAttestationChecks, type AttestationClaims, type BootLogNotReusable } from '../attestation-checks.js';
+import { runAttestationChecksStepwise, type AttestationClaims, type BootLogNotReusable } from '../attestation-checks.js';
+import { finish, type Stepwise } from '../../ima/stepwise.js';
 import type { RememberedBootLog } from '../boot-log-memo.js';
 import type { Failure, FailureEvent } from './failure.js';
 import { recordFailures } from './failure-record.js';
@@ -85,6 +86,11 @@ const DEFAULT_SEVERITY = compileSeverityPolicy();
 export function evaluateQuote(input: EvaluateQuoteInput & { readonly rememberedBoot?: undefined }): EvaluateQuoteResult;
 export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | BootLogNotReusable;
 export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | BootLogNotReusable {
+  return finish(evaluateQuoteStepwise(input));
+}
+
+/** `evaluateQuote`, pausing between chunks of the IMA list's lines (`Stepwise`): the same result. */
+export function* evaluateQuoteStepwise(input: EvaluateQuoteInput): Stepwise<EvaluateQuoteResult | BootLogNotReusable> {
   const { state, policies, options = {} } = input;
   const severity = options.severityPolicy ?? DEFAULT_SEVERITY;
   const tpmPolicy = parseTpmPolicy(policies.tpmPolicy);
@@ -103,7 +109,7 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | 
   if (!pre.ok) {
     return failed(withAlgs, [pre.event], NO_CLAIMS, severity);
   }
-  const round = runAttestationChecks({
+  const round = yield* runAttestationChecksStepwise({
     quote: reply.quote,
     nonce: Buffer.from(input.nonce, 'utf8'),
     hashAlg: pre.hashAlg,

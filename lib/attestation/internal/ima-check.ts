@@ -4,7 +4,8 @@ import { emptyRuntimePolicy } from '../../ima/runtime-policy.js';
 import { PCR_BANKS, type PcrBank } from '../../ima/hash-algorithms.js';
 import { IMA_EVENTS } from '../../ima/ima-failure.js';
 import { initialImaReplayState, type ImaReplayState } from '../../ima/ima-replay-state.js';
-import { verifyImaList, type VerifyImaListResult } from '../../ima/verify-ima-list.js';
+import { verifyImaListStepwise, type VerifyImaListResult } from '../../ima/verify-ima-list.js';
+import type { Stepwise } from '../../ima/stepwise.js';
 import { MatchAllowanceExceeded, type MatchAllowance } from '../../python-regex/match-allowance.js';
 import type { QuoteHashAlg } from '../algorithms.js';
 import type { FailureEvent } from './failure.js';
@@ -47,8 +48,9 @@ export interface ImaCheckOutcome {
  * (sm3_256 is not implemented) fails closed with `ima.pcr_mismatch`. Exclude rules that
  * would pass the round's match allowance stop the replay: the list is not judged, and the round
  * fails with `ima.policy.match_allowance_exceeded` (the state goes back to entry 0, as on any failure).
+ * Pauses between chunks of lines (`Stepwise`).
  */
-export function checkIma(input: ImaCheckInput): ImaCheckOutcome {
+export function* checkIma(input: ImaCheckInput): Stepwise<ImaCheckOutcome> {
   if (!(PCR_BANKS as readonly string[]).includes(input.hashAlg)) {
     return {
       events: [imaEvent(IMA_EVENTS.pcrMismatch, { message: `PCR 10 cannot be replayed in the ${input.hashAlg} bank` })],
@@ -60,7 +62,7 @@ export function checkIma(input: ImaCheckInput): ImaCheckOutcome {
   const policy = input.policy ?? (input.keyring === undefined ? null : keylimeEmptyPolicy());
   let result: VerifyImaListResult;
   try {
-    result = verifyImaList({
+    result = yield* verifyImaListStepwise({
       listText: input.listText,
       startEntry: input.startEntry,
       state: input.state,

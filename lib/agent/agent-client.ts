@@ -4,6 +4,7 @@ import { RequestValidationError } from '../http/http-errors.js';
 import { RepeatedMemberJsonReader, type RepeatedTexts } from '../http/repeated-member-json.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import type { ReplyBudget } from '../http/reply-budget.js';
+import type { OffThreadJson } from '../http/off-thread-json.js';
 import { ThinHttpsClient } from '../http/thin-https-client.js';
 import { AgentInfoResults, AgentVersionResults, PubkeyResults, QuoteResults, VerifyKeyResults } from './agent-reply-dtos.js';
 
@@ -31,6 +32,8 @@ export interface AgentClientOptions {
   readonly bootLogs?: RepeatedTexts;
   /** Bytes of replies the clients of one process read and judge at once (`ThinHttpsClientOptions.replyBudget`): the verifier's pull loop shares one. */
   readonly replyBudget?: ReplyBudget;
+  /** Where replies over 1 MiB are parsed, off the event loop (`ThinHttpsClientOptions.offThreadJson`): the verifier's pull loop shares one. */
+  readonly offThreadJson?: OffThreadJson;
 }
 
 export interface IntegrityQuoteRequest {
@@ -66,6 +69,7 @@ export class AgentClient {
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxReplyBytes === undefined ? {} : { maxReplyBytes: options.maxReplyBytes }),
       ...(options.replyBudget === undefined ? {} : { replyBudget: options.replyBudget }),
+      ...(options.offThreadJson === undefined ? {} : { offThreadJson: options.offThreadJson }),
     });
     this.prefix = `/v${options.apiVersion ?? '2.6'}`;
     this.quoteReader = options.bootLogs === undefined ? undefined : new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], options.bootLogs);
@@ -112,6 +116,16 @@ export class AgentClient {
   /** The same request, `results` unvalidated: the verifier's pull round hands them to the engine. */
   integrityQuoteReply(request: IntegrityQuoteRequest): Promise<unknown> {
     return this.http.request('GET', this.integrityPath(request), undefined, this.quoteReader?.read);
+  }
+
+  /**
+   * The same request, its `results` handed unvalidated to `judge`, which may take several turns of the
+   * event loop: the reply's share of the `replyBudget` is held until `judge`'s answer settles (the
+   * verifier's pull round judges a huge IMA list a slice at a time). Resolves to `judge`'s answer.
+   */
+  judgeIntegrityQuote<T>(request: IntegrityQuoteRequest, judge: (results: unknown) => T | Promise<T>): Promise<T> {
+    const path = this.integrityPath(request);
+    return this.quoteReader === undefined ? this.http.requestJudged(path, judge) : this.http.requestJudged(path, judge, this.quoteReader.read);
   }
 
   /** `POST /v2.x/keys/ukey` (tenant): U wrapped under the NK, its auth_tag, an optional encrypted payload. */

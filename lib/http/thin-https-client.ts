@@ -7,6 +7,7 @@ import { replyEnvelope } from './keylime-reply.js';
 import { classify } from './keylime-transport-errors.js';
 import { readJsonBody, type JsonBodyReader } from './repeated-member-json.js';
 import type { ReplyBudget, ReplyHold } from './reply-budget.js';
+import { JsonReplyRefused, OFF_THREAD_REPLY_BYTES, type OffThreadJson } from './off-thread-json.js';
 
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
@@ -33,6 +34,17 @@ export interface ThinHttpsClientOptions {
    * over has ended — a caller that judges them at once, as the pull round does, judges them inside it.
    */
   readonly replyBudget?: ReplyBudget;
+  /**
+   * Where bodies over `OFF_THREAD_REPLY_BYTES` are read (`readJsonBody`'s value, which every request's
+   * reader gives as well), so that one huge reply does not hold the event loop for its `JSON.parse`.
+   */
+  readonly offThreadJson?: OffThreadJson;
+}
+
+/** A reply's results, with the end of its hold on the client's `replyBudget` (`requestJudged`). */
+interface HeldResults {
+  readonly results: unknown;
+  release(): void;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -42,8 +54,11 @@ interface Job {
   readonly path: string;
   readonly body: string | undefined;
   readonly reader: JsonBodyReader;
+  /** The results, or `HeldResults` for a job that keeps its reply's budget hold (`requestJudged`). */
   resolve(results: unknown): void;
   reject(error: Error): void;
+  /** The reply's hold on the budget goes with its results, until the caller has judged them. */
+  readonly keepsHold: boolean;
   /** Sent again once, on a fresh connection, after a kept-alive one closed before answering. */
   retried: boolean;
   /** Fires `timeoutMs` after the request was asked for; cleared when it ends either way. */
@@ -89,6 +104,7 @@ export class ThinHttpsClient {
   private readonly timeoutMs: number;
   private readonly maxReplyBytes: number;
   private readonly replyBudget: ReplyBudget | undefined;
+  private readonly offThreadJson: OffThreadJson | undefined;
   private socket: TLSSocket | undefined;
   /** Connections opened so far: the serial of the current one. */
   private opened = 0;
@@ -107,6 +123,7 @@ export class ThinHttpsClient {
     this.timeoutMs = options.timeoutMs;
     this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY;
     this.replyBudget = options.replyBudget;
+    this.offThreadJson = options.offThreadJson;
   }
 
   /** The URL a path is sent to (for error messages). */
@@ -127,11 +144,29 @@ export class ThinHttpsClient {
    * JSON (default `JSON.parse` of its text). Requests queue behind each other.
    */
   request(method: Method, path: string, body?: string, reader: JsonBodyReader = readJsonBody): Promise<unknown> {
+    return this.enqueue(method, path, body, reader, false);
+  }
+
+  /**
+   * A GET whose results `judge` judges, perhaps over several turns of the event loop: the reply's hold on
+   * the `replyBudget` lasts until `judge`'s answer settles, not only the turn that hands the results
+   * over, so the budget still bounds the replies being judged at once. Resolves to `judge`'s answer.
+   */
+  async requestJudged<T>(path: string, judge: (results: unknown) => T | Promise<T>, reader: JsonBodyReader = readJsonBody): Promise<T> {
+    const held = (await this.enqueue('GET', path, undefined, reader, true)) as HeldResults;
+    try {
+      return await judge(held.results);
+    } finally {
+      held.release();
+    }
+  }
+
+  private enqueue(method: Method, path: string, body: string | undefined, reader: JsonBodyReader, keepsHold: boolean): Promise<unknown> {
     if (!REQUEST_PATH.test(path)) {
       return Promise.reject(new TypeError(`request path ${JSON.stringify(path)} has characters a request line cannot carry`));
     }
     return new Promise((resolve, reject) => {
-      const job: Job = { method, path, body, reader, resolve, reject, retried: false, deadline: undefined };
+      const job: Job = { method, path, body, reader, resolve, reject, keepsHold, retried: false, deadline: undefined };
       job.deadline = setTimeout(() => this.onDeadline(job), this.timeoutMs);
       this.queue.push(job);
       this.next();
@@ -291,32 +326,68 @@ export class ThinHttpsClient {
       // An idle kept-alive connection does not keep the process alive (as node's agent does).
       socket.unref();
     }
-    this.settle(current, () => this.answer(job, response));
+    this.end(current);
+    const hold = current.hold;
+    this.answer(job, response, hold === undefined ? undefined : () => hold.release());
+    this.next();
   }
 
-  private answer(job: Job, response: Http1Response): void {
-    let results: unknown;
-    try {
-      // Only a 2xx body goes to the request's reader: an error reply's is read as plain JSON, and a
-      // reader that remembers (the boot logs) learns nothing from it.
-      const reader = response.status >= 200 && response.status <= 299 ? job.reader : readJsonBody;
-      results = replyEnvelope(this.url(job.path), response.status, response.statusText, () => reader(response.body)).results;
-    } catch (error) {
-      job.reject(error as Error);
+  /**
+   * Hands the reply's results (or its error) to the request, then `release`s its budget hold: at the
+   * end of this turn, or once the caller has judged them (`keepsHold`). A large body is read off the
+   * event loop first (`offThreadJson`), the hold kept meanwhile.
+   */
+  private answer(job: Job, response: Http1Response, hold: (() => void) | undefined): void {
+    const release = hold ?? noRelease;
+    const envelope = (readBody: () => unknown): void => {
+      let results: unknown;
+      try {
+        results = replyEnvelope(this.url(job.path), response.status, response.statusText, readBody).results;
+      } catch (error) {
+        job.reject(error as Error);
+        release();
+        return;
+      }
+      if (job.keepsHold) {
+        job.resolve({ results, release } satisfies HeldResults);
+      } else {
+        job.resolve(results);
+        if (hold !== undefined) setImmediate(hold);
+      }
+    };
+    if (this.offThreadJson !== undefined && response.body.length > OFF_THREAD_REPLY_BYTES) {
+      this.offThreadJson.read(response.body, this.timeoutMs).then(
+        (value) => envelope(() => value),
+        (error: unknown) => {
+          if (error instanceof JsonReplyRefused) {
+            envelope(() => {
+              throw error;
+            });
+          } else {
+            job.reject(error as Error);
+            release();
+          }
+        },
+      );
       return;
     }
-    job.resolve(results);
+    // Only a 2xx body goes to the request's reader: an error reply's is read as plain JSON, and a
+    // reader that remembers (the boot logs) learns nothing from it.
+    const reader = response.status >= 200 && response.status <= 299 ? job.reader : readJsonBody;
+    envelope(() => reader(response.body));
   }
 
-  /** Ends the request in flight, then starts the next queued one. */
+  /** Ends the request in flight without a reply (`outcome` fails it) and its budget hold, then starts the next queued one. */
   private settle(current: InFlight, outcome: () => void): void {
+    this.end(current);
+    outcome();
+    current.hold?.release();
+    this.next();
+  }
+
+  private end(current: InFlight): void {
     if (this.current === current) this.current = undefined;
     clearTimeout(current.job.deadline);
-    outcome();
-    const hold = current.hold;
-    if (hold?.granted === true) setImmediate(() => hold.release());
-    else hold?.release();
-    this.next();
   }
 
   private drop(socket: TLSSocket): void {
@@ -329,6 +400,8 @@ export class ThinHttpsClient {
     return new BadRemoteReplyError(this.url(job.path), detail);
   }
 }
+
+function noRelease(): void {}
 
 function transportError(url: string, error: Error): Error {
   const code = (error as { code?: string }).code ?? '';

@@ -97,6 +97,32 @@ describe('http: thin clients sharing a reply budget', function () {
     }
   });
 
+  it('holds a judged reply\'s share until its judge settles, not only the turn that handed it over (requestJudged)', async function () {
+    const budget = new ReplyBudget(BUDGET);
+    const [first, second] = [client(budget), client(budget)];
+    try {
+      let endJudging: () => void = () => undefined;
+      const judging = new Promise<void>((resolve) => (endJudging = resolve));
+      const judged = first.requestJudged('/big', async (results) => {
+        await judging;
+        return results;
+      });
+      await heldBy(budget, BIG);
+      const waiting = tracked(second.request('GET', '/big'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(waiting.settled, 'a second big reply was read while the first was still being judged').to.equal(false);
+      expect(budget.queued).to.equal(1);
+      endJudging();
+      expect(await judged).to.deep.equal({ pad: padOf(BIG) });
+      expect(await waiting.promise).to.deep.equal({ pad: padOf(BIG) });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(budget.inFlight).to.equal(0);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+
   it('fails a reply that waits past its deadline, alone: the reply holding the budget is read, and the budget ends empty', async function () {
     const budget = new ReplyBudget(BUDGET);
     const [first, second] = [client(budget), client(budget, 300)];

@@ -51,7 +51,8 @@ export function workerExecArgv(execArgv: readonly string[]): string[] | undefine
   return kept.length === execArgv.length ? undefined : kept;
 }
 
-function workerOptions(execArgv: readonly string[]): WorkerOptions {
+/** The options to start a worker thread of this process with (`workerExecArgv`). */
+export function workerOptions(execArgv: readonly string[]): WorkerOptions {
   const threadArgv = workerExecArgv(execArgv);
   return threadArgv === undefined ? {} : { execArgv: threadArgv };
 }

@@ -8,6 +8,7 @@ import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { RepeatedTexts } from '../http/repeated-member-json.js';
 import type { ReplyBudget } from '../http/reply-budget.js';
+import type { OffThreadJson } from '../http/off-thread-json.js';
 import type { GridEntry } from './round-start-grid.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
@@ -70,6 +71,8 @@ export interface PolledAgentDeps {
   readonly bootLogs: RepeatedTexts;
   /** Bytes of quote replies the agents' clients read and judge at once (`VerifierConfig.pullReplyBudget`). */
   readonly replyBudget?: ReplyBudget;
+  /** Where the agents' clients parse replies over 1 MiB, off the event loop (`AgentClientOptions.offThreadJson`). */
+  readonly offThreadJson?: OffThreadJson;
 }
 
 /** What compiling an agent's stored policies needs (the pull loop and the push routes share it). */
@@ -178,6 +181,7 @@ function buildPolledAgent(record: VerifierAgentRecord, stored: StoredAgentPolici
     timeoutMs: deps.requestTimeoutMs,
     bootLogs: deps.bootLogs,
     ...(deps.replyBudget === undefined ? {} : { replyBudget: deps.replyBudget }),
+    ...(deps.offThreadJson === undefined ? {} : { offThreadJson: deps.offThreadJson }),
   });
   return {
     enrolment: record,

@@ -1,13 +1,14 @@
 import { KeyObject } from 'node:crypto';
 import {
   beginRound,
-  decideQuoteReply,
+  decideQuoteReplyStepwise,
   decideTransportFailure,
   decideApiVersionRefusal,
   decideVDelivery,
   type PullDecision,
   type PullRequest,
   type PullSettings,
+  type RepeatRound,
   type TransportFailure,
   type VersionRenegotiation,
 } from '../attestation/pull-decision.js';
@@ -18,6 +19,7 @@ import { freshNonce } from './nonce.js';
 import type { PolledAgent } from './polled-agent.js';
 import { wrapVKey } from './v-key.js';
 import { messageOf } from './error-message.js';
+import { judgeInSlices } from './judge-in-slices.js';
 
 type QuoteRequest = Extract<PullRequest, { kind: 'quote' }>;
 
@@ -51,13 +53,23 @@ export function runPullRound(agent: PolledAgent, settings: PullSettings, now: Ro
   }
 }
 
-/** Sends the quote request the engine chose and has the reply judged; a reply it cannot judge is asked again in full. */
+/**
+ * Sends the quote request the engine chose and has the reply judged; a reply it cannot judge is asked
+ * again in full. The reply is judged a slice at a time (`judgeInSlices`): a huge IMA list does not
+ * hold the event loop for the seconds its replay takes.
+ */
 async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: PullSettings, now: RoundClock, renegotiated: boolean): Promise<PullDecision> {
   const nonce = freshNonce();
-  let reply: unknown;
+  const query = { nonce, mask: request.bootLog?.mask ?? agent.mask, partial: request.partial, imaEntry: request.imaEntry };
+  let judging = false;
+  let judged: PullDecision | RepeatRound;
   try {
-    reply = await agent.connection.integrityQuoteReply({ nonce, mask: request.bootLog?.mask ?? agent.mask, partial: request.partial, imaEntry: request.imaEntry });
+    judged = await agent.connection.judgeIntegrityQuote(query, (reply) => {
+      judging = true;
+      return judgeReply(agent, request, reply, nonce, settings, now);
+    });
   } catch (error) {
+    if (judging) throw error;
     const failure = transportFailure(error);
     const position = { state: request.state, retries: agent.retries };
     if (failure.kind !== 'version_refused' || renegotiated) {
@@ -69,16 +81,22 @@ async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: P
     agent.apiVersion = outcome.version;
     return runPullRound(agent, settings, now, true);
   }
-  const signatureVerdict = signatureAhead(agent, reply);
-  const judged = decideQuoteReply(
-    request,
-    { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(now()), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
-    settings,
-  );
   if ('repeat' in judged) {
     return quoteRound(agent, judged.repeat, settings, now, renegotiated);
   }
   return judged.next.kind === 'deliver_v' ? deliverV(agent, judged, judged, settings) : judged;
+}
+
+/** The engine's decision on the agent's reply (`results`, untrusted), reached a slice at a time. */
+function judgeReply(agent: PolledAgent, request: QuoteRequest, reply: unknown, nonce: string, settings: PullSettings, now: RoundClock): PullDecision | RepeatRound | Promise<PullDecision | RepeatRound> {
+  const signatureVerdict = signatureAhead(agent, reply);
+  return judgeInSlices(
+    decideQuoteReplyStepwise(
+      request,
+      { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(now()), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
+      settings,
+    ),
+  );
 }
 
 /**

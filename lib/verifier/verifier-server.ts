@@ -12,6 +12,8 @@ import { readConfiguredCaFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { ReplyBudget } from '../http/reply-budget.js';
+import { OffThreadJson } from '../http/off-thread-json.js';
+import { workerOptions } from './evidence-worker-pool.js';
 import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
@@ -180,6 +182,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       measuredBootEvaluate: config.measuredBootEvaluate,
       bootLogs: new RepeatedTexts(),
       replyBudget: new ReplyBudget(config.pullReplyBudget),
+      offThreadJson: new OffThreadJson(workerOptions(process.execArgv)),
     };
     const engine = {
       severityPolicy: severity,
@@ -312,6 +315,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         await sweepClosed;
         await checking.close();
         await running.close();
+        await agentDeps.offThreadJson.close();
         await pruning?.stop();
         await auditPruning?.stop();
         await closeRevocation();

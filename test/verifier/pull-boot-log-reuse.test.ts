@@ -39,6 +39,10 @@ class FakeConnection {
     this.replies.push(reply as unknown as Record<string, unknown>);
     return Promise.resolve(reply);
   }
+
+  judgeIntegrityQuote<T>(request: IntegrityQuoteRequest, judge: (results: unknown) => T | Promise<T>): Promise<T> {
+    return this.integrityQuoteReply(request).then(judge);
+  }
 }
 
 function polledAgent(fake: FakeAgent, connection: FakeConnection): PolledAgent {

@@ -41,6 +41,10 @@ class ScriptedConnection {
     return Promise.resolve(this.agent.reply({ nonce: request.nonce, mask: Number.parseInt(request.mask, 16), imaEntry: request.imaEntry, partial: request.partial }));
   }
 
+  judgeIntegrityQuote<T>(request: IntegrityQuoteRequest, judge: (results: unknown) => T | Promise<T>): Promise<T> {
+    return this.integrityQuoteReply(request).then(judge);
+  }
+
   /** What `GET /version` answers; an Error is thrown. */
   versionResults: unknown = { supported_versions: ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'] };
   readonly versionsUsed: string[] = [];

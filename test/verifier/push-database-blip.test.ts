@@ -5,8 +5,9 @@ import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
 import { openSchemaThroughPort } from '../helpers/databases.js';
+import { StatementCutProxy } from '../helpers/statement-cut-proxy.js';
 import { contentOf, requested, usePushVerifier, PUSH_SETTINGS, type PushNode, type Reply } from './helpers/push-verifier.js';
-import { TcpProxy } from './helpers/tcp-proxy.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 /**
  * The database goes away while a verifier reads an agent's stored policies to judge evidence it has
@@ -20,14 +21,14 @@ describe('push model: a database blip while reading the stored policies to judge
   this.timeout(60_000);
   // A long silence timeout: only the blip may fail the agent.
   const push = usePushVerifier({ pushTimeout: 600 });
-  let proxy: TcpProxy;
+  let proxy: StatementCutProxy;
   let database: Database;
   let second: RunningVerifier;
   /** The second instance's log lines, parsed. */
   const lines: Record<string, unknown>[] = [];
 
   before(async function () {
-    proxy = new TcpProxy();
+    proxy = new StatementCutProxy();
     await proxy.start();
     database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     second = await startVerifier(
@@ -133,6 +134,34 @@ describe('push model: a database blip while reading the stored policies to judge
     const blip = cutAtEveryRead(() => setTimeout(() => proxy.restore(), 1500));
     const { reply, patch } = await sendThroughBlip(node, blip.read);
     // Before, the give-back's error failed the agent closed: internal.verifier.exception stored, 202.
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+    expect(blip.reads()).to.equal(4);
+    expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
+    const again = await patch();
+    expect(again.status, JSON.stringify(again.body)).to.equal(202);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+  });
+
+  it('a give-back whose answer is lost (it landed, its reply cut): tried again, it answers given back, 500, nothing stored, the agent not FAILED; sent again, it is judged', async function () {
+    const node = await push.bootNode();
+    const cutsBefore = proxy.cuts;
+    // The give-back's own statement (its where names the challenge; the take's does not).
+    const blip = cutAtEveryRead(() => {
+      proxy.restore();
+      proxy.cutAt('"evidence_received_at" = $2 where "agent_id" = $3 and "index" = $4 and "challenge" = $5', true);
+    });
+    const { reply, patch } = await Promise.all([
+      sendThroughBlip(node, blip.read),
+      (async () => {
+        await eventually('the give-back run, its reply cut', async () => proxy.cuts > cutsBefore + 4, 30_000, 10);
+        setTimeout(() => proxy.restore(), 500);
+      })(),
+    ]).then(([sent]) => sent);
+    // Before, its retry found the attestation given back already, took that for "not given back" and
+    // failed closed: the re-read for that FAIL refused the PATCH 403 old_attestation, of an attestation
+    // still the agent's latest and awaiting its evidence.
     expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
     expect(blip.reads()).to.equal(4);
     expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });

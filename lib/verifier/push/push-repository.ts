@@ -142,13 +142,17 @@ export class PushRepository {
 
   /**
    * Undoes `takeEvidence` for evidence taken but never judged (the stored policies could not be read):
-   * attestation `index` awaits its evidence again, so the agent's next PATCH is judged. Only while it
-   * is still `evaluating_evidence` with `challenge`; false otherwise (re-enrolled, deleted, completed).
+   * attestation `index` awaits its evidence again, so the agent's next PATCH is judged. True while it
+   * is `evaluating_evidence` with `challenge`, or awaits its evidence already: run again after a give-back
+   * whose answer was lost, it answers as that one did (before, false, and the PATCH was refused 403
+   * `old_attestation` for an attestation still the agent's latest). False otherwise (re-enrolled,
+   * deleted, completed).
    */
   async giveBackEvidence(agentId: string, index: number, challenge: string): Promise<boolean> {
     const updated = await this.knex(ATTESTATIONS)
       .update({ stage: 'awaiting_evidence', evidence_received_at: null })
-      .where({ agent_id: agentId, index, challenge, stage: 'evaluating_evidence' });
+      .where({ agent_id: agentId, index, challenge })
+      .whereIn('stage', ['evaluating_evidence', 'awaiting_evidence']);
     return updated > 0;
   }
 

@@ -284,7 +284,9 @@ export class PullScheduler {
 
   /**
    * Re-reads the row and follows it: deleted, stopped, taken over, TERMINATED (delete it now), or polled
-   * again. When the row cannot be read the agent is kept and the read tried again with back-off.
+   * again. When the row cannot be read the agent is kept, not polled, and the read tried again with
+   * back-off, `/health` not ready meanwhile (it read ready: the agent went unattested unseen); every
+   * way on from a read that works drops the agent first, which ends that.
    */
   private async reconcile(agentId: string, attempt = 0): Promise<void> {
     let record: VerifierAgentRecord | undefined;
@@ -292,6 +294,7 @@ export class PullScheduler {
       record = await this.options.repository.find(agentId);
     } catch (error) {
       this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent; trying again');
+      this.options.health.rereadFailed(agentId, error);
       const agent = this.agents.get(agentId);
       if (!this.closed) {
         const timer = this.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
@@ -339,8 +342,9 @@ export class PullScheduler {
       this.grid.cancel(agent.timer);
       agent.connection.close();
       this.agents.delete(agentId);
-      this.options.health.writeSettled(agentId);
     }
+    // A verdict of the agent still waiting to be stored keeps its own mark until its write settles.
+    this.options.health.rereadSettled(agentId);
     this.loader.forget(agentId);
     // Deleted, stopped, taken by another process or reloaded: its boot log is verified afresh if it comes back.
     this.options.round.bootLogs?.forget(agentId);

@@ -13,7 +13,7 @@ export interface RoundRetrierOptions {
   readonly rounds: Pick<VerifierAgentRepository, 'holdsRound'>;
   /** The wait before each retry. */
   readonly backoff: ExponentialBackoff;
-  /** Told of each failed write and of each round settled: a round waiting to be stored makes the verifier not ready. */
+  /** Told of each failed write and of each round settled (the round object is its mark): a round waiting to be stored makes the verifier not ready. */
   readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
   readonly log: Logger;
   /** Counts each failed write (`/metrics`). */
@@ -64,14 +64,14 @@ export class RoundRetrier {
       try {
         // The first write goes straight out: only a retry has an earlier attempt to look for.
         const result = failures === 0 ? await round.send(roundId, false) : await this.attempt(round, roundId);
-        health.writeSettled(round.agentId);
+        health.writeSettled(round);
         return result;
       } catch (error) {
-        health.writeFailed(round.agentId, error);
+        health.writeFailed(round, error);
         this.options.onWriteFailed?.();
         if (this.closed) {
           if (await this.storedBefore(round, roundId).catch(() => false)) {
-            health.writeSettled(round.agentId);
+            health.writeSettled(round);
             return STORED_UNSEEN;
           }
           throw error;

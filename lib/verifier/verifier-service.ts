@@ -313,7 +313,7 @@ const NOT_READY_LOG_INTERVAL_MS = 60_000;
 /** What `/health` says when not ready: why, without the database's own words. */
 function publicProblem(unstoredVerdicts: number, unloadedAgents: number): string {
   if (unstoredVerdicts > 0) return 'verdicts wait to be stored: the database refuses or cannot be reached';
-  if (unloadedAgents > 0) return `${unloadedAgents} agent(s) not polled: their policies cannot be read from the database`;
+  if (unloadedAgents > 0) return `${unloadedAgents} agent(s) not polled: their row or policies cannot be read from the database`;
   return 'the database refuses or cannot be reached';
 }
 

@@ -8,6 +8,8 @@ import { usePushVerifier } from './helpers/push-verifier.js';
 describe('verifier: /health says why it is not ready without the database\'s words', function () {
   this.timeout(60_000);
   const push = usePushVerifier();
+  const WRITE_A = { agentId: 'agent-a' };
+  const WRITE_B = { agentId: 'agent-b' };
   const SECRET_SQL = 'insert into "verifier_agents" ("boottime") values ($1) - null value in column "boottime" violates not-null constraint';
 
   const problem = async (): Promise<[number, unknown]> => {
@@ -18,9 +20,9 @@ describe('verifier: /health says why it is not ready without the database\'s wor
   it('a verdict waiting to be stored, or a failed lease sweep: 503 with a generic problem; ready again with none', async function () {
     const health = push.verifier.container.resolve(VerifierHealth);
     expect(await problem()).to.deep.equal([200, null]);
-    health.writeFailed('agent-a', new Error(SECRET_SQL));
+    health.writeFailed(WRITE_A, new Error(SECRET_SQL));
     expect(await problem()).to.deep.equal([503, 'verdicts wait to be stored: the database refuses or cannot be reached']);
-    health.writeSettled('agent-a');
+    health.writeSettled(WRITE_A);
     health.sweepFailed(new Error(SECRET_SQL));
     expect(await problem()).to.deep.equal([503, 'the database refuses or cannot be reached']);
     health.sweepSucceeded();
@@ -44,7 +46,7 @@ describe('verifier: /health says why it is not ready without the database\'s wor
     expect(await problem()).to.deep.equal([200, null]);
     health.loadFailed('agent-b', new Error(SECRET_SQL));
     health.loadFailed('agent-c', new Error(SECRET_SQL));
-    expect(await problem()).to.deep.equal([503, '2 agent(s) not polled: their policies cannot be read from the database']);
+    expect(await problem()).to.deep.equal([503, '2 agent(s) not polled: their row or policies cannot be read from the database']);
     health.loadSettled('agent-b');
     health.loadSettled('agent-c');
     expect(await problem()).to.deep.equal([200, null]);
@@ -58,18 +60,18 @@ describe('verifier: /health says why it is not ready without the database\'s wor
     const silent = service.log;
     service.log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string; problem?: string }) });
     try {
-      health.writeFailed('agent-a', new Error(SECRET_SQL));
+      health.writeFailed(WRITE_A, new Error(SECRET_SQL));
       for (let i = 0; i < 5; i += 1) expect((await problem())[0]).to.equal(503);
-      health.writeFailed('agent-b', new Error(SECRET_SQL));
+      health.writeFailed(WRITE_B, new Error(SECRET_SQL));
       for (let i = 0; i < 5; i += 1) expect((await problem())[0]).to.equal(503);
       await service.readiness(Date.now() + 61_000);
       await service.readiness(Date.now() + 62_000);
-      health.writeSettled('agent-a');
-      health.writeSettled('agent-b');
+      health.writeSettled(WRITE_A);
+      health.writeSettled(WRITE_B);
       expect(await problem()).to.deep.equal([200, null]);
-      health.writeFailed('agent-a', new Error(SECRET_SQL));
+      health.writeFailed(WRITE_A, new Error(SECRET_SQL));
       expect((await problem())[0]).to.equal(503);
-      health.writeSettled('agent-a');
+      health.writeSettled(WRITE_A);
       expect(await problem()).to.deep.equal([200, null]);
       expect(lines.map((line) => [line.msg, line.problem ?? null])).to.deep.equal([
         ['verifier not ready', `1 round(s) not stored: ${SECRET_SQL}`],
@@ -81,8 +83,8 @@ describe('verifier: /health says why it is not ready without the database\'s wor
       ]);
     } finally {
       service.log = silent;
-      health.writeSettled('agent-a');
-      health.writeSettled('agent-b');
+      health.writeSettled(WRITE_A);
+      health.writeSettled(WRITE_B);
     }
   });
 });

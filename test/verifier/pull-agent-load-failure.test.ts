@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
 import { eventually } from './helpers/verifier-fixture.js';
@@ -14,9 +15,11 @@ describe('verifier pull loop: an agent that cannot be loaded (real PostgreSQL)',
   this.timeout(60_000);
   let running: SingleAgentVerifier | undefined;
   const findRuntime = VerifierPolicyRepository.prototype.findRuntime;
+  const findAgent = VerifierAgentRepository.prototype.find;
 
   afterEach(async function () {
     VerifierPolicyRepository.prototype.findRuntime = findRuntime;
+    VerifierAgentRepository.prototype.find = findAgent;
     await running?.close();
     running = undefined;
   });
@@ -52,6 +55,26 @@ describe('verifier pull loop: an agent that cannot be loaded (real PostgreSQL)',
       expect((await r.row()).operational_state).to.equal(OperationalState.GET_QUOTE);
     });
   }
+
+  // Before, /health read ready all along: the agent went unpolled, and unattested, unseen.
+  it('after a wake whose re-read of the agent row fails, it is not ready, tries again, and polls the agent once the read works', async function () {
+    const agentId = 'reread-failure';
+    running = await startSingleAgentVerifier(agentId, 30);
+    const r = running;
+    await eventually('a first round stored', async () => (await r.row()).attestation_count >= 2);
+    let reads = 0;
+    VerifierAgentRepository.prototype.find = function () {
+      reads += 1;
+      return Promise.reject(new Error('Connection terminated unexpectedly'));
+    };
+    r.verifier.scheduler.wake(agentId);
+    await eventually('the re-read tried again', async () => reads >= 2);
+    expect(await r.health(), 'not ready while the row cannot be read').to.equal(503);
+    VerifierAgentRepository.prototype.find = findAgent;
+    const before = await r.row();
+    await eventually('polled again', async () => r.verifier.scheduler.size === 1 && (await r.row()).attestation_count > before.attestation_count, 10_000);
+    await eventually('the verifier ready again', async () => (await r.health()) === 200);
+  });
 
   it('fails an agent whose stored enrolment no longer compiles (internal.verifier.exception)', async function () {
     const agentId = 'load-failure-compile';

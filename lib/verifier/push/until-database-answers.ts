@@ -35,7 +35,7 @@ export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: Verdi
       } catch (error) {
         if (wait.isAnswer?.(error) === true || closed.aborted) throw error;
         failures += 1;
-        health.writeFailed(agentId, error);
+        health.writeFailed(wait, error);
         const waitMs = backoffDelayMs(failures, VERDICT_RETRY_BACKOFF);
         log.error({ err: error, agentId, attempt: failures, waitMs }, `${wait.what} failed; the verdict is kept and it is tried again`);
         // Closed meanwhile: tried once more, then thrown.
@@ -43,6 +43,6 @@ export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: Verdi
       }
     }
   } finally {
-    if (failures > 0) health.writeSettled(agentId);
+    if (failures > 0) health.writeSettled(wait);
   }
 }

@@ -89,7 +89,7 @@ const PG_QUERY_TIMEOUT = 'Query read timeout';
  * later use of the statement on that connection. 25P02 (a session inside an aborted transaction) is
  * retired too: a path that got such a session from the pool fails every statement on it.
  */
-const PREPARED_STATE_LOST = new Set(['26000', '0A000', '42P05', '08P01', '25P02']);
+export const PREPARED_STATE_LOST: ReadonlySet<string> = new Set(['26000', '0A000', '42P05', '08P01', '25P02']);
 
 /** The process warning's code when a connection is retired. */
 export const CONNECTION_RETIRED_WARNING = 'IRONLIME_PG_CONNECTION_RETIRED';

@@ -151,6 +151,23 @@ describe('push judgement: each verdict is stored from the record it was decided 
     expect(health.problem(), 'ready once read').to.equal(undefined);
   });
 
+  it('a re-read that fails with an error the database answered (a row that cannot be read) is not tried for ever: nothing stored, the error thrown (500), the verifier ready', async function () {
+    const badRow = Object.assign(new Error('invalid input syntax for type json'), { code: '22P02' });
+    const health = new VerifierHealth();
+    let reads = 0;
+    // Before, the re-read was tried for ever: the PATCH held and /health 503 until shutdown (here: the test's timeout).
+    const { calls, outcome } = await refusedThenReRead(() => {
+      reads += 1;
+      return Promise.reject(badRow);
+    }, undefined, health);
+    expect(reads, "judgedAgain's read, then failClosed's").to.equal(2);
+    expect(calls).to.have.length(1);
+    let thrown: unknown;
+    await outcome.catch((error: unknown) => (thrown = error));
+    expect(thrown).to.equal(badRow);
+    expect(health.problem()).to.equal(undefined);
+  });
+
   it('once the verdict writer is closed (shutdown), a re-read that fails is tried no more: nothing stored, the error thrown', async function () {
     const closing = new AbortController();
     let reads = 0;

@@ -1,25 +1,7 @@
 import type { Knex } from 'knex';
 import type { VerifierOutage } from '../../attestation/push-failure-decision.js';
+import { isConnectionFailure } from '../../db/database-errors.js';
 import { OutagePeriods } from './outage-periods.js';
-
-/** Errors of Node's sockets that mean the database could not be reached. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-/** SQLSTATEs of a server going away: admin_shutdown, crash_shutdown, cannot_connect_now (class 08 is checked whole). */
-const SHUTDOWN_STATES = new Set(['57P01', '57P02', '57P03']);
-
-/**
- * True for an error that says the database could not be reached (a socket error, a connection the
- * server or the network closed, SQLSTATE class 08 or a shutdown), not for an error of a statement
- * that reached it: a constraint, a bug or a missing row must not pass for an outage, which delays
- * silence failures.
- */
-function isConnectionFailure(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK_CODES.has(code) || SHUTDOWN_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
-  // node-postgres' own errors for a connection lost carry no code.
-  return code === undefined && /connection terminated|not queryable/i.test(error.message);
-}
 
 /** The events of knex's connection pool (tarn) this watch listens to. */
 interface PoolEvents {

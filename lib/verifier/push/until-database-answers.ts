@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isTransientDatabaseError } from '../../db/database-errors.js';
 import { abortableDelay } from '../../timing/abortable-delay.js';
 import { backoffDelayMs } from '../../timing/backoff.js';
 import type { VerifierHealth } from '../verifier-health.js';
@@ -20,10 +21,13 @@ export interface VerdictWait {
 
 /**
  * A statement a push verdict needs before the verdict writer stores it (the agent's row read again,
- * the row taken over), run again while it throws — the database away: a restart, a failover, a blip —
- * after the back-off the writer retries a verdict's write with, until it answers or the writer is
- * closed. Its error never stands for an answer: taken for one, it failed the agent for the
- * verifier's outage (`internal.verifier.exception`), a healthy agent too.
+ * the row taken over), run again while it throws for want of the database — a restart, a failover, a
+ * blip (`isTransientDatabaseError`) — after the back-off the writer retries a verdict's write with,
+ * until it answers or the writer is closed. Such an error never stands for an answer: taken for one,
+ * it failed the agent for the verifier's outage (`internal.verifier.exception`), a healthy agent too.
+ * Any other error (a constraint, a row that cannot be read, a bug) fails the same way however often
+ * the statement runs: it is logged and thrown at once, to the caller's fail-closed path. Before, it was
+ * tried for ever, the PATCH held and `GET /health` not ready all along.
  */
 export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: VerdictWait): Promise<T> {
   const { agentId, closed, health, log } = wait;
@@ -34,6 +38,10 @@ export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: Verdi
         return await run();
       } catch (error) {
         if (wait.isAnswer?.(error) === true || closed.aborted) throw error;
+        if (!isTransientDatabaseError(error)) {
+          log.error({ err: error, agentId, attempt: failures + 1 }, `${wait.what} failed, and not for want of the database: not tried again`);
+          throw error;
+        }
         failures += 1;
         health.writeFailed(wait, error);
         const waitMs = backoffDelayMs(failures, VERDICT_RETRY_BACKOFF);

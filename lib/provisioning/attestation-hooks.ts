@@ -175,7 +175,10 @@ export class AttestationHooks {
    */
   async #gate(task: Task, stage: AttestationStage, level: TrustLevel, nodeMinimum: TrustLevel | undefined, failStep: boolean): Promise<string | undefined> {
     const step = stepOf(stage);
-    await this.nodes.recordTrustLevel(task.node.uuid, level);
+    if (!(await this.nodes.recordTrustLevel(task.node, level))) {
+      // The end hook, finding no level stored, reads the level of the agent the node names now.
+      task.logger.warn({ node: task.node.uuid, stage, trustLevel: level }, 'trust level not stored: the node was pointed at another agent while it was read');
+    }
     const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
     if (decision.allowed) return undefined;
     const context = { node: task.node.uuid, stage, trustLevel: level, minimum: decision.minimum, source: decision.source };

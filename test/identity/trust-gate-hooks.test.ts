@@ -196,6 +196,40 @@ forEachDatabase(
       expect(same.trust?.level).to.equal('id-only');
     });
 
+    it('a level read while the node is pointed at another agent is not stored for that agent: the end hook asks again', async function () {
+      const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'hardware-tpm', keylime_agent_uuid: `agent-a-${Date.now()}` } });
+      const read = s.fake.trustLevel.bind(s.fake);
+      // An operator points the node at another agent while the first one's level is being read.
+      s.fake.trustLevel = async (task) => {
+        const level = await read(task);
+        await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-only', keylime_agent_uuid: `agent-b-${Date.now()}` } });
+        return level;
+      };
+      let started;
+      try {
+        started = await s.hooks.onDeployStart(s.task(node));
+      } finally {
+        s.fake.trustLevel = read;
+      }
+      expect(started).to.include({ trustLevel: 'hardware-tpm' });
+      const moved = await s.store.getNode(node.uuid);
+      // Before, the first agent's level was written after the change had cleared the column, and the
+      // end hook passed the id-only agent by it.
+      expect(moved.trust?.level, "not stored as the new agent's").to.equal(null);
+      const ended = await s.hooks.onDeployEnd(s.task(moved));
+      expect(ended).to.include({ status: 'failed', trustLevel: 'id-only' });
+    });
+
+    it('a level stored while the node named no agent (read for the one a locator found) goes once an agent is named', async function () {
+      const s = setup(fixture);
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'hardware-tpm' } });
+      expect(await s.store.recordTrustLevel(node, 'hardware-tpm')).to.equal(true);
+      expect((await s.store.getNode(node.uuid)).trust?.level).to.equal('hardware-tpm');
+      const named = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-only', keylime_agent_uuid: `agent-c-${Date.now()}` } });
+      expect(named.trust?.level).to.equal(null);
+    });
+
     it('with the fail flag off, a node below the minimum whose attestation also fails keeps both reasons', async function () {
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm', fake_outcome: 'fail' } });

@@ -123,12 +123,11 @@ export class NodeStore {
   /**
    * A `driver_info` naming another agent than the stored one (or none) withdraws an operator's
    * acceptance of a lower trust level (`acceptTrustLevel`): it was given for the machine behind that
-   * agent, not for whichever answers next. One given while no agent was named holds for the first.
+   * agent, not for whichever answers next; it clears the trust level stored for the node too (the
+   * next gate reads the new agent's). One given while no agent was named holds for the first.
    * For the same reason such a `driver_info` may not keep the stored `keylime_minimum_trust_level`
    * unchanged (as a merge of the stored fields would): it is refused, and the minimum is set again
-   * once the new agent is named, if its machine should have it. Any change of agent, from none too,
-   * clears the trust level stored for the node (the next gate reads the new agent's): one read while
-   * none was named was for whichever agent a locator found then.
+   * once the new agent is named, if its machine should have it.
    *
    * @throws NodeNotFound when no node has this uuid; NodeAlreadyExists for a taken name;
    *   InvalidParameterValue for a `driver_info.keylime_agent_uuid` another node names, or for a
@@ -145,10 +144,6 @@ export class NodeStore {
       agentId ?? null,
     ]);
     for (const column of AGENT_BOUND_COLUMNS) columns[column] = this.knex.raw('case when ? then null else ?? end', [anotherAgent, column]);
-    // The level the gate read goes whenever the agent changes, from none too: read before any agent was
-    // named, it was measured for whichever the locator found then, not necessarily the one named now.
-    const namedAgentChanges = this.knex.raw("driver_info->>'keylime_agent_uuid' is distinct from ?::text", [agentId ?? null]);
-    columns['trust_level'] = this.knex.raw('case when ? then null else trust_level end', [namedAgentChanges]);
     const minimum = jsonTextIn(changes.driverInfo, MINIMUM_TRUST_LEVEL_FIELD);
     const carriesMinimum = this.knex.raw(`? and nullif(driver_info->>'${MINIMUM_TRUST_LEVEL_FIELD}', '') = ?::text`, [anotherAgent, minimum ?? null]);
     const updated = await this.#updateWhere(uuid, columns, agentId, carriesMinimum);
@@ -231,10 +226,10 @@ export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
 
 /**
  * The columns that hold for the agent `driver_info` names, cleared when it names another: an operator's
- * acceptance of a lower trust level (`acceptTrustLevel`). The level the gate read (`recordTrustLevel`),
- * which an end hook would otherwise judge the new agent by, is cleared by `updateNode` on any change of agent.
+ * acceptance of a lower trust level (`acceptTrustLevel`), and the level the gate read (`recordTrustLevel`),
+ * which an end hook would otherwise judge the new agent by.
  */
-const AGENT_BOUND_COLUMNS = ['accepted_trust_level', 'accepted_trust_level_note', 'accepted_trust_level_at'] as const;
+const AGENT_BOUND_COLUMNS = ['accepted_trust_level', 'accepted_trust_level_note', 'accepted_trust_level_at', 'trust_level'] as const;
 
 /** PostgreSQL SQLSTATEs (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';

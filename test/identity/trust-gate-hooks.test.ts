@@ -221,15 +221,6 @@ forEachDatabase(
       expect(ended).to.include({ status: 'failed', trustLevel: 'id-only' });
     });
 
-    it('a level stored while the node named no agent (read for the one a locator found) goes once an agent is named', async function () {
-      const s = setup(fixture);
-      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'hardware-tpm' } });
-      expect(await s.store.recordTrustLevel(node, 'hardware-tpm')).to.equal(true);
-      expect((await s.store.getNode(node.uuid)).trust?.level).to.equal('hardware-tpm');
-      const named = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-only', keylime_agent_uuid: `agent-c-${Date.now()}` } });
-      expect(named.trust?.level).to.equal(null);
-    });
-
     it('with the fail flag off, a node below the minimum whose attestation also fails keeps both reasons', async function () {
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm', fake_outcome: 'fail' } });

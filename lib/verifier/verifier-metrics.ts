@@ -39,6 +39,7 @@ export class VerifierMetrics {
   private readonly failedWrites: Counter;
   private readonly notStored: Counter;
   private readonly takeOvers: Counter;
+  private readonly waitsGivenUp: Counter;
 
   constructor(
     private readonly quoteInterval: number,
@@ -90,6 +91,11 @@ export class VerifierMetrics {
     this.notStored = new Counter({
       name: 'ironlime_verifier_verdicts_not_stored_total',
       help: 'Pull verdicts not stored because the agent row moved since their round read it (an operator change, another process); the agent is read again and judged afresh. A steady rise means rounds keep losing to something.',
+      registers,
+    });
+    this.waitsGivenUp = new Counter({
+      name: 'ironlime_verifier_push_verdict_waits_given_up_total',
+      help: "Statements a push verdict waited for (its agent's row read again or taken over, its evidence given back) that failed for another reason than the database's absence: not tried again, the verdict not stored (the agent fails closed). Any rise is a fault to look into.",
       registers,
     });
     this.takeOvers = new Counter({ name: 'ironlime_verifier_lease_takeovers_total', help: 'Agents this process claimed (restart, new enrolment elsewhere, or a lapsed lease).', registers });
@@ -173,6 +179,11 @@ export class VerifierMetrics {
   /** A verdict was not stored: the agent row was no longer the version its round was decided from. */
   verdictNotStored(): void {
     this.notStored.inc();
+  }
+
+  /** A statement a push verdict waited for failed with an error that is not the database's absence (`untilDatabaseAnswers`). */
+  verdictWaitGivenUp(): void {
+    this.waitsGivenUp.inc();
   }
 
   tookOver(): void {

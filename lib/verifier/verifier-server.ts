@@ -255,7 +255,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config, clock });
     }
-    push = createPushService({ app: service.app, knex: database.knex, agents, verdictAudit: { key: access.auditKey, actor: owner, alsoStore: recordRevocations }, prepared: database.kind === 'postgres', policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures, clock });
+    push = createPushService({ app: service.app, knex: database.knex, agents, verdictAudit: { key: access.auditKey, actor: owner, alsoStore: recordRevocations }, prepared: database.kind === 'postgres', policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, metrics, failures: scheduler.failures, clock });
     await scheduler.start();
     await push.silenceSweep.start();
     revocation.start();

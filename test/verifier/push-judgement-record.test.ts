@@ -47,7 +47,7 @@ function verdictStore(calls: StoreCall[], answers: (PushWriteOutcome | Error)[],
   } as unknown as PushVerdictStore;
 }
 
-function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLatest>, health = new VerifierHealth()): PushJudgement {
+function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLatest>, health = new VerifierHealth(), metrics?: PushJudgementDeps['metrics']): PushJudgement {
   const deps: PushJudgementDeps = {
     repository: {
       takeJudgedEvidence: () => Promise.resolve(new Set([AGENT])),
@@ -58,6 +58,7 @@ function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLa
     policies: { read: () => Promise.reject(new PolicyNotStored('runtime policy gone')) } as unknown as PushJudgementDeps['policies'],
     reRead,
     health,
+    metrics,
     log: pino({ level: 'silent' }),
   };
   return new PushJudgement(deps, { owner: 'me', engine: { severityPolicy: compileSeverityPolicy() } as unknown as PushEngineOptions });
@@ -108,11 +109,11 @@ describe('push judgement: each verdict is stored from the record it was decided 
   });
 
   /** A verdict refused (the row changed) after its evidence was taken, then the row read by `reRead`: what judgeAndStore resolves or rejects with, and the store's calls. */
-  async function refusedThenReRead(reRead: () => Promise<AgentWithLatest>, closed?: AbortSignal, health?: VerifierHealth): Promise<{ readonly calls: StoreCall[]; readonly outcome: Promise<unknown> }> {
+  async function refusedThenReRead(reRead: () => Promise<AgentWithLatest>, closed?: AbortSignal, health?: VerifierHealth, metrics?: PushJudgementDeps['metrics']): Promise<{ readonly calls: StoreCall[]; readonly outcome: Promise<unknown> }> {
     const calls: StoreCall[] = [];
     const verdicts = verdictStore(calls, [{ stored: false, reason: 'agent_changed' }, { stored: true, agentVersion: 'v-failed' }], closed);
     const answer: Answer = { attestation, record: recordIn(OperationalState.GET_QUOTE, 4), agentVersion: 'v-judged', evidence: {} as Answer['evidence'], taken: true };
-    const outcome = judgement(verdicts, reRead, health).judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
+    const outcome = judgement(verdicts, reRead, health, metrics).judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
     await outcome.catch(() => undefined);
     return { calls, outcome };
   }
@@ -155,12 +156,14 @@ describe('push judgement: each verdict is stored from the record it was decided 
     const badRow = Object.assign(new Error('invalid input syntax for type json'), { code: '22P02' });
     const health = new VerifierHealth();
     let reads = 0;
+    let givenUp = 0;
     // Before, the re-read was tried for ever: the PATCH held and /health 503 until shutdown (here: the test's timeout).
     const { calls, outcome } = await refusedThenReRead(() => {
       reads += 1;
       return Promise.reject(badRow);
-    }, undefined, health);
+    }, undefined, health, { verdictWaitGivenUp: () => (givenUp += 1) });
     expect(reads, "judgedAgain's read, then failClosed's").to.equal(2);
+    expect(givenUp, 'each counted in /metrics').to.equal(2);
     expect(calls).to.have.length(1);
     let thrown: unknown;
     await outcome.catch((error: unknown) => (thrown = error));

@@ -19,30 +19,33 @@ function refusal(code: string, message: string): Error {
 describe('push verdicts: untilDatabaseAnswers retries what is transient only', function () {
   this.timeout(10_000);
 
-  /** Runs `run` under a fresh wait: its result or error, how often it ran, and the health and log lines after it. */
-  async function waited(run: () => Promise<string>): Promise<{ outcome: unknown; health: VerifierHealth; lines: Record<string, unknown>[] }> {
+  /** Runs `run` under a fresh wait: its result or error, and the health, log lines and waits given up on after it. */
+  async function waited(run: () => Promise<string>): Promise<{ outcome: unknown; health: VerifierHealth; lines: Record<string, unknown>[]; givenUp: number }> {
     const health = new VerifierHealth();
     const lines: Record<string, unknown>[] = [];
+    let givenUp = 0;
     const outcome = await untilDatabaseAnswers(run, {
       agentId: 'agent-a',
       closed: new AbortController().signal,
       health,
+      metrics: { verdictWaitGivenUp: () => (givenUp += 1) },
       log: collectingLogger('info', lines),
       what: 'reading the test row',
     }).catch((error: unknown) => error);
-    return { outcome, health, lines };
+    return { outcome, health, lines, givenUp };
   }
 
-  it('a permanent error (a constraint, a bad row) is thrown at once, logged, and leaves the verifier ready', async function () {
+  it('a permanent error (a constraint, a bad row) is thrown at once, logged, counted, and leaves the verifier ready', async function () {
     const violation = refusal('23505', 'duplicate key value violates unique constraint');
     let runs = 0;
-    const { outcome, health, lines } = await waited(() => {
+    const { outcome, health, lines, givenUp } = await waited(() => {
       runs += 1;
       // Before, it was run again until it answered (here the third run; in life, never).
       return runs < 3 ? Promise.reject(violation) : Promise.resolve('answered');
     });
     expect(outcome).to.equal(violation);
     expect(runs).to.equal(1);
+    expect(givenUp, 'counted in /metrics').to.equal(1);
     expect(health.problem()).to.equal(undefined);
     expect(lines.map((line) => line['msg'])).to.deep.equal(['reading the test row failed, and not for want of the database: not tried again']);
   });

@@ -8,6 +8,7 @@ import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { VerifierHealth } from '../verifier-health.js';
+import type { VerifierMetrics } from '../verifier-metrics.js';
 import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
 import type { CapabilitiesBody, EvidenceBody } from './push-dtos.js';
 import type { AgentWithLatest, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
@@ -52,6 +53,8 @@ export interface PushAttestationDeps {
   readonly bootLogStore: PushBootLogStore;
   /** Told while a verdict waits for the database (`PushJudgement`): not ready meanwhile. */
   readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
+  /** Counts what a verdict waited for and gave up on (`PushJudgementDeps.metrics`). */
+  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp'> | undefined;
   readonly log: Logger;
 }
 
@@ -99,7 +102,7 @@ export class PushAttestations {
     this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED, settings.now);
     this.bootLogs = new HeldBootLogs(settings.bootLogs, settings.engine.measuredBootPolicy ?? 'example', deps.bootLogStore, deps.log);
     this.judgement = new PushJudgement(
-      { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), health: deps.health, log: deps.log },
+      { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), health: deps.health, metrics: deps.metrics, log: deps.log },
       settings,
     );
   }

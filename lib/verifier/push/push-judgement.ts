@@ -8,6 +8,7 @@ import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierHealth } from '../verifier-health.js';
+import type { VerifierMetrics } from '../verifier-metrics.js';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
@@ -65,6 +66,8 @@ export interface PushJudgementDeps {
   readonly reRead: (agentId: string) => Promise<AgentWithLatest>;
   /** Told while a verdict waits for the database at a re-read (`latestUntilRead`): not ready meanwhile. */
   readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
+  /** Counts a re-read or give-back given up on (`untilDatabaseAnswers`). */
+  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp'> | undefined;
   readonly log: Logger;
 }
 
@@ -201,11 +204,12 @@ export class PushJudgement {
    * database away a little longer than `POLICY_READ_RETRIES_MS` (test/verifier/push-database-blip.test.ts).
    */
   private givenBack({ agentId, index, challenge }: NewPushAttestation): Promise<boolean> {
-    const { repository, health, log } = this.deps;
+    const { repository, health, metrics, log } = this.deps;
     return untilDatabaseAnswers(() => repository.giveBackEvidence(agentId, index, challenge), {
       agentId,
       closed: this.deps.verdicts.closed,
       health,
+      metrics,
       log,
       what: `giving back the unjudged evidence of attestation ${index}`,
     }).catch(() => false);
@@ -335,11 +339,12 @@ export class PushJudgement {
    */
   private latestUntilRead(answer: Answer): Promise<AgentWithLatest> {
     const { agentId, index } = answer.attestation;
-    const { health, log } = this.deps;
+    const { health, metrics, log } = this.deps;
     return untilDatabaseAnswers(() => this.latestOf(answer), {
       agentId,
       closed: this.deps.verdicts.closed,
       health,
+      metrics,
       log,
       what: `reading the push agent again for its verdict on attestation ${index}`,
       isAnswer: (error) => error instanceof PushRefused,

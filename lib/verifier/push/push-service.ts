@@ -21,6 +21,7 @@ import { SlowHashGate } from './slow-hash-gate.js';
 import { PushVerdictWriter, type PushVerdictAudit } from './push-verdict-writer.js';
 import { verdictBatchDelayMs } from '../verdict-batch-delay.js';
 import type { VerifierHealth } from '../verifier-health.js';
+import type { VerifierMetrics } from '../verifier-metrics.js';
 import type { FailureAnnouncer } from '../failure-announcer.js';
 
 export interface PushServiceDeps {
@@ -40,6 +41,8 @@ export interface PushServiceDeps {
   readonly log: Logger;
   /** Told about push verdicts that wait to be stored, as the pull loop tells it about its rounds. */
   readonly health: VerifierHealth;
+  /** Counts push verdicts' waits given up on; absent in tests that do not look. */
+  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp'> | undefined;
   /** Announces push agents whose stored verdict failed them (the pull loop's announcer: same webhooks, same agents told). */
   readonly failures: FailureAnnouncer;
   /** The database's clock: push agents' times are stamped and their silences measured on it, by every process alike. */
@@ -91,11 +94,11 @@ export function createPushService(deps: PushServiceDeps): PushService {
   );
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
-    { repository, writer: verdicts, failures: deps.failures, health: deps.health, log: deps.log },
+    { repository, writer: verdicts, failures: deps.failures, health: deps.health, metrics: deps.metrics, log: deps.log },
     { verifierId: config.verifierId, owner: deps.owner, leaseSeconds: config.leaseSeconds },
   );
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, bootLogStore: new PushBootLogStore(deps.knex), health: deps.health, log: deps.log },
+    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, bootLogStore: new PushBootLogStore(deps.knex), health: deps.health, metrics: deps.metrics, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

@@ -4,6 +4,7 @@ import { turnsRevoked, type FailureAnnouncer } from '../failure-announcer.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierHealth } from '../verifier-health.js';
+import type { VerifierMetrics } from '../verifier-metrics.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
 import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
 import { untilDatabaseAnswers } from './until-database-answers.js';
@@ -23,6 +24,8 @@ export interface PushVerdictStoreDeps {
   readonly failures: FailureAnnouncer;
   /** Told while a take-over waits for the database (`untilDatabaseAnswers`): not ready meanwhile. */
   readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>;
+  /** Counts a take-over given up on (`untilDatabaseAnswers`). */
+  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp'> | undefined;
   readonly log: Logger;
 }
 
@@ -76,11 +79,12 @@ export class PushVerdictStore {
   /** `takeOwnership`, until the database answers (`untilDatabaseAnswers`); takes over again harmlessly after a COMMIT whose answer was lost. */
   private takeOver(agentId: string, expectedVersion: string, overStop: boolean): Promise<boolean> {
     const { owner, leaseSeconds } = this.settings;
-    const { repository, health, log } = this.deps;
+    const { repository, health, metrics, log } = this.deps;
     return untilDatabaseAnswers(() => repository.takeOwnership(agentId, owner, leaseSeconds, expectedVersion, overStop), {
       agentId,
       closed: this.closed,
       health,
+      metrics,
       log,
       what: "taking the push agent's row over for its verdict",
     });

@@ -3,6 +3,7 @@ import { isTransientDatabaseError } from '../../db/database-errors.js';
 import { abortableDelay } from '../../timing/abortable-delay.js';
 import { backoffDelayMs } from '../../timing/backoff.js';
 import type { VerifierHealth } from '../verifier-health.js';
+import type { VerifierMetrics } from '../verifier-metrics.js';
 import { VERDICT_RETRY_BACKOFF } from './push-verdict-writer.js';
 
 /** Whose verdict waits, and what ends the wait. */
@@ -17,6 +18,8 @@ export interface VerdictWait {
   readonly what: string;
   /** An error that is the statement's answer (a refusal), thrown at once. */
   readonly isAnswer?: (error: unknown) => boolean;
+  /** Counts a wait ended by an error that is not the database's absence (`/metrics`). */
+  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp'> | undefined;
 }
 
 /**
@@ -26,7 +29,7 @@ export interface VerdictWait {
  * until it answers or the writer is closed. Such an error never stands for an answer: taken for one,
  * it failed the agent for the verifier's outage (`internal.verifier.exception`), a healthy agent too.
  * Any other error (a constraint, a row that cannot be read, a bug) fails the same way however often
- * the statement runs: it is logged and thrown at once, to the caller's fail-closed path. Before, it was
+ * the statement runs: it is logged, counted and thrown at once, to the caller's fail-closed path. Before, it was
  * tried for ever, the PATCH held and `GET /health` not ready all along.
  */
 export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: VerdictWait): Promise<T> {
@@ -40,6 +43,7 @@ export async function untilDatabaseAnswers<T>(run: () => Promise<T>, wait: Verdi
         if (wait.isAnswer?.(error) === true || closed.aborted) throw error;
         if (!isTransientDatabaseError(error)) {
           log.error({ err: error, agentId, attempt: failures + 1 }, `${wait.what} failed, and not for want of the database: not tried again`);
+          wait.metrics?.verdictWaitGivenUp();
           throw error;
         }
         failures += 1;

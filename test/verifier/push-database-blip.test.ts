@@ -90,6 +90,18 @@ describe('push model: a database blip while reading the stored policies to judge
   const attestation = (node: PushNode) =>
     push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first() as Promise<Record<string, unknown>>;
 
+  /** The evidence given back after the four reads a blip cut: 500, nothing stored, the agent not FAILED; sent again, judged. */
+  async function expectGivenBackThenJudged(node: PushNode, reply: Reply, reads: number, patch: () => Promise<Reply>): Promise<void> {
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+    expect(reads).to.equal(4);
+    expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
+    const again = await patch();
+    expect(again.status, JSON.stringify(again.body)).to.equal(202);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+  }
+
   it('a blip of about 1 s is waited out: the evidence is judged, its PASS stored, 202', async function () {
     const node = await push.bootNode();
     let reads = 0;
@@ -134,14 +146,7 @@ describe('push model: a database blip while reading the stored policies to judge
     const blip = cutAtEveryRead(() => setTimeout(() => proxy.restore(), 1500));
     const { reply, patch } = await sendThroughBlip(node, blip.read);
     // Before, the give-back's error failed the agent closed: internal.verifier.exception stored, 202.
-    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
-    expect(blip.reads()).to.equal(4);
-    expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
-    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
-    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
-    const again = await patch();
-    expect(again.status, JSON.stringify(again.body)).to.equal(202);
-    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+    await expectGivenBackThenJudged(node, reply, blip.reads(), patch);
   });
 
   it('a give-back whose answer is lost (it landed, its reply cut): tried again, it answers given back, 500, nothing stored, the agent not FAILED; sent again, it is judged', async function () {
@@ -162,14 +167,7 @@ describe('push model: a database blip while reading the stored policies to judge
     // Before, its retry found the attestation given back already, took that for "not given back" and
     // failed closed: the re-read for that FAIL refused the PATCH 403 old_attestation, of an attestation
     // still the agent's latest and awaiting its evidence.
-    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
-    expect(blip.reads()).to.equal(4);
-    expect(await attestation(node)).to.include({ stage: 'awaiting_evidence', evidence_received_at: null });
-    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
-    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
-    const again = await patch();
-    expect(again.status, JSON.stringify(again.body)).to.equal(202);
-    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+    await expectGivenBackThenJudged(node, reply, blip.reads(), patch);
   });
 
   it('evidence judged failing is never given back: when its stored policies cannot be read to judge it again, the agent is FAILED (stored, 202)', async function () {

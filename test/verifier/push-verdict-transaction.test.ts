@@ -17,6 +17,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { exportCollected } from '../audit/helpers/sealed-export.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
+import { insertOpenAttestations } from './helpers/push-verdict-writer-on.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKey };
@@ -45,18 +46,7 @@ describe('push verdict writer: the verdicts\' transaction in four round trips', 
     const knex = opened.database.knex;
     await migrateLatest(knex);
     await seedVerifierAgents(knex, AGENTS.length, 0);
-    await knex('verifier_push_attestations').insert(
-      AGENTS.map((agentId) => ({
-        agent_id: agentId,
-        index: 0,
-        stage: 'awaiting_evidence',
-        challenge: 'c',
-        choice: '{}',
-        system_info: '{}',
-        capabilities_received_at: new Date(),
-        challenges_expire_at: new Date(Date.now() + 60_000),
-      })),
-    );
+    await insertOpenAttestations(knex, AGENTS, 'awaiting_evidence');
   });
 
   afterEach(async function () {

@@ -5,7 +5,7 @@ import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
-import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
+import { insertOpenAttestations, pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
@@ -34,18 +34,7 @@ describe('push verdict writer: the evidence take, the completion and the retries
     opened = await openTestSchema();
     await migrateLatest(opened.database.knex);
     await seedVerifierAgents(opened.database.knex, 2, 0);
-    await opened.database.knex('verifier_push_attestations').insert(
-      ['agent-000001', 'agent-000002'].map((agentId) => ({
-        agent_id: agentId,
-        index: 0,
-        stage: 'evaluating_evidence',
-        challenge: 'c',
-        choice: '{}',
-        system_info: '{}',
-        capabilities_received_at: new Date(),
-        challenges_expire_at: new Date(Date.now() + 60_000),
-      })),
-    );
+    await insertOpenAttestations(opened.database.knex, ['agent-000001', 'agent-000002'], 'evaluating_evidence');
   });
 
   afterEach(async function () {

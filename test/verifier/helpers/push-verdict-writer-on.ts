@@ -14,3 +14,19 @@ const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 export function pushVerdictWriterOn(knex: Knex, batchDelayMs: number, health = new VerifierHealth(), prepared = false): PushVerdictWriter {
   return new PushVerdictWriter(knex, new VerifierAgentRepository(knex), { key: { privateKey, publicKey }, actor: 'instance-1' }, batchDelayMs, pino({ level: 'silent' }), health, prepared);
 }
+
+/** Attestation 0 of each of `agentIds`, challenge `c`, at `stage` (awaiting or being judged), its challenges valid a minute. */
+export async function insertOpenAttestations(knex: Knex, agentIds: readonly string[], stage: 'awaiting_evidence' | 'evaluating_evidence'): Promise<void> {
+  await knex('verifier_push_attestations').insert(
+    agentIds.map((agentId) => ({
+      agent_id: agentId,
+      index: 0,
+      stage,
+      challenge: 'c',
+      choice: '{}',
+      system_info: '{}',
+      capabilities_received_at: new Date(),
+      challenges_expire_at: new Date(Date.now() + 60_000),
+    })),
+  );
+}

@@ -1,6 +1,6 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
-import { requiresPcr10, runAttestationChecks } from './attestation-checks.js';
+import { requiresPcr10, runAttestationChecksStepwise, type RoundResult } from './attestation-checks.js';
 import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
@@ -15,6 +15,7 @@ import { parsePcrBlob } from '../tpm/pcr-blob.js';
 import { formatQuoteString } from '../tpm/quote-string.js';
 import { resolveHash } from '../tpm/constants.js';
 import { DATA_PCR, IMA_PCR, MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
+import type { Stepwise } from '../ima/stepwise.js';
 
 /**
  * The push model's decisions (keylime-protocol §10.3–§10.5), pure: which evidence to ask a push agent
@@ -217,12 +218,15 @@ const BROKEN_CHAIN = /^(qoute_validation\.quote_validation|measured_boot\.invali
  * hash and scheme pinned, no PCR 16 binding, the clock compared with the last passing quote, the IMA
  * state continued or restarted as chosen in phase 1. A push agent that failed stays failed until it
  * is enrolled again (Keylime without `auto_recover_attestation_failures`): its later evidence is
- * judged and recorded, but a pass does not make it trusted.
+ * judged and recorded, but a pass does not make it trusted. Stepwise: it pauses between chunks of the
+ * IMA list's lines (an agent's evidence may hold a whole log of tens of MiB), so the verifier judges it
+ * a slice at a time, as it judges a pull reply; `finish` runs it to its end at once.
  */
-export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
+export function* decidePushEvidence(input: PushEvidenceInput): Stepwise<PushVerdict> {
   const { state, policies, choice, evidence, options } = input;
   const received = { ...state, lastReceivedQuote: input.now, hashAlg: choice.hashAlg, signAlg: choice.signatureScheme };
-  const round = runAttestationChecks({
+  // No remembered boot log goes in (push sends the log or none), so the checks always reach a result.
+  const round = (yield* runAttestationChecksStepwise({
     quote: formatQuoteString({ attest: evidence.message, signature: evidence.signature, pcrBlob: evidence.subjectData }),
     // The challenge's bytes (Keylime's Python agent, ours) or its base64 text (the Rust agent quotes that).
     nonce: input.challenge,
@@ -238,7 +242,7 @@ export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
       { imaList: evidence.imaEntries ?? null, imaStartEntry: choice.imaStartingOffset ?? 0, imaMode: choice.imaMode, eventLog: evidence.uefiLog ?? null },
       options,
     ),
-  });
+  })) as RoundResult;
   const after = { ...received, boottime: choice.bootTime ?? state.boottime, ima: round.imaState };
   const base = { nonce: Buffer.from(input.challenge).toString('base64'), imaMlEntry: choice.imaStartingOffset, imaEntriesReceived: evidence.imaEntries === undefined ? null : countLines(evidence.imaEntries) };
   if (round.events.length > 0) {

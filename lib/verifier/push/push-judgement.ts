@@ -16,6 +16,7 @@ import { PushRefused } from './push-reply.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
 import type { PushCompletion } from './push-verdict-writer.js';
 import { untilDatabaseAnswers } from './until-database-answers.js';
+import { judgeInSlices } from '../judge-in-slices.js';
 
 /**
  * An attestation as this process knows it, with the agent's row its evidence is judged from and that
@@ -234,15 +235,19 @@ export class PushJudgement {
     const { attestation, record } = answer;
     const compilePolicies = await this.readPolicies(record);
     try {
-      return decidePushEvidence({
-        state: record.state,
-        policies: compilePolicies(),
-        choice: attestation.choice,
-        challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
-        evidence: answer.evidence,
-        now: Math.floor(now.getTime() / 1000),
-        options: this.settings.engine,
-      });
+      // A slice at a time (`judgeInSlices`): a whole IMA log of tens of MiB does not hold the event loop
+      // (the other agents' requests, the pull rounds, /health) for the seconds its replay takes.
+      return await judgeInSlices(
+        decidePushEvidence({
+          state: record.state,
+          policies: compilePolicies(),
+          choice: attestation.choice,
+          challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
+          evidence: answer.evidence,
+          now: Math.floor(now.getTime() / 1000),
+          options: this.settings.engine,
+        }),
+      );
     } catch (error) {
       const { agentId, index, challenge } = attestation;
       this.deps.log.error({ err: error, agentId, index, evidenceTaken: answer.taken }, 'push evidence could not be judged: judged as failing (internal.verifier.exception)');

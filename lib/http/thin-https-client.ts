@@ -327,8 +327,7 @@ export class ThinHttpsClient {
       socket.unref();
     }
     this.end(current);
-    const hold = current.hold;
-    this.answer(job, response, hold === undefined ? undefined : () => hold.release());
+    this.answer(job, response, current.hold);
     this.next();
   }
 
@@ -337,8 +336,8 @@ export class ThinHttpsClient {
    * end of this turn, or once the caller has judged them (`keepsHold`). A large body is read off the
    * event loop first (`offThreadJson`), the hold kept meanwhile.
    */
-  private answer(job: Job, response: Http1Response, hold: (() => void) | undefined): void {
-    const release = hold ?? noRelease;
+  private answer(job: Job, response: Http1Response, hold: ReplyHold | undefined): void {
+    const release = (): void => hold?.release();
     const envelope = (readBody: () => unknown): void => {
       let results: unknown;
       try {
@@ -352,7 +351,7 @@ export class ThinHttpsClient {
         job.resolve({ results, release } satisfies HeldResults);
       } else {
         job.resolve(results);
-        if (hold !== undefined) setImmediate(hold);
+        if (hold !== undefined) setImmediate(release);
       }
     };
     if (this.offThreadJson !== undefined && response.body.length > OFF_THREAD_REPLY_BYTES) {
@@ -400,8 +399,6 @@ export class ThinHttpsClient {
     return new BadRemoteReplyError(this.url(job.path), detail);
   }
 }
-
-function noRelease(): void {}
 
 function transportError(url: string, error: Error): Error {
   const code = (error as { code?: string }).code ?? '';

@@ -22,6 +22,13 @@ export const MAX_WATCHED_NODES = NODES_PAGE_SIZE;
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024;
 
+/** The headers of a live-update stream (also of the answer to a `HEAD` of it, which opens none). */
+export const EVENT_STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+} as const;
+
 /**
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
  * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
@@ -70,12 +77,7 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
     out.end();
   };
   out.once('close', close);
-  out.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    connection: 'keep-alive',
-  });
+  out.writeHead(200, { ...EVENT_STREAM_HEADERS, connection: 'keep-alive' });
   out.write('retry: 2000\n\n');
   const tick = async (): Promise<void> => {
     if (!(await options.stillValid()) || closed) {

@@ -20,7 +20,7 @@ import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshne
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
 import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
-import { MAX_WATCHED_NODES, streamDashboardEvents } from './dashboard-events.js';
+import { EVENT_STREAM_HEADERS, MAX_WATCHED_NODES, streamDashboardEvents } from './dashboard-events.js';
 import { SharedOverview } from './shared-overview.js';
 import { StreamSlots } from './stream-slots.js';
 
@@ -231,6 +231,9 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       if (principal === undefined) return reply;
       const watched = watchedNodes(request.query as Record<string, unknown>);
       if (watched === undefined) return reply.code(400).type('text/plain').send(`at most ${MAX_WATCHED_NODES} nodes per live view`);
+      // A HEAD (fastify answers one for every GET route) is told what a stream would be, and opens none: a
+      // stream would hold a slot and tick, with nothing to send, until the client closes its connection.
+      if (request.method === 'HEAD') return reply.code(200).headers(EVENT_STREAM_HEADERS).send();
       const token = principal.kind === 'token' ? presentedToken(request, 'header-or-cookie') : undefined;
       // A token is checked again on every tick: the stream ends when it expires or is revoked; a client
       // certificate too: the stream ends when it expires.

@@ -86,6 +86,36 @@ describe('dashboard events: stream slots', function () {
     again.socket.destroy();
   });
 
+  it('answers a HEAD with the stream\'s headers and no stream: it ends, holds no slot, and the connection serves the next request', async () => {
+    await sleep(500);
+    const { hostname, port } = new URL(suite.verifier.url);
+    const heads: TLSSocket[] = [];
+    try {
+      for (let n = 0; n < 9; n += 1) {
+        const socket = connect({ host: hostname, port: Number(port), ca: suite.verifier.caCert, servername: 'localhost' });
+        heads.push(socket);
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        const request = (method: string): string => `${method} /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-ironlime_token=${tenantA}\r\n\r\n`;
+        await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+        socket.write(request('HEAD'));
+        // A second HEAD on the same kept-alive connection is answered only once the first reply has ended.
+        socket.write(request('HEAD'));
+        for (let waited = 0; (text.match(/^HTTP\/1.1 /gm) ?? []).length < 2 && waited < 5000; waited += 50) await sleep(50);
+        const statuses = text.match(/^HTTP\/1.1 \d+/gm) ?? [];
+        expect(statuses, `HEAD replies on connection ${n}`).to.deep.equal(['HTTP/1.1 200', 'HTTP/1.1 200']);
+        expect(text).to.match(/content-type: text\/event-stream/i);
+        expect(text).not.to.include('retry:');
+      }
+      // Nine connections kept open after HEADs: a holder's cap is 8 streams, and a GET still gets one.
+      const stream = openEvents(suite.verifier.url, suite.verifier.caCert, tenantA);
+      expect(await stream.first).to.match(/^HTTP\/1.1 200/);
+      stream.socket.destroy();
+    } finally {
+      for (const socket of heads) socket.destroy();
+    }
+  });
+
   it('a tenant with no live view gets one when four tenants hold all 32 slots: the newest stream of a tenant above its share of 4 ends', async () => {
     await sleep(500);
     const key = loadOrCreateTokenKey(suite.dataDir).privateKey;

@@ -37,7 +37,7 @@ export class OffThreadJson {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
-  /** `threadOptions`: how the thread is started (`workerOptions`, lib/verifier/evidence-worker-pool.ts, for a process started with `-e`). */
+  /** `threadOptions`: how the thread is started (`workerOptions`, worker-thread-options.ts, for a process started with `-e`). */
   constructor(private readonly threadOptions: WorkerOptions = {}) {}
 
   /**

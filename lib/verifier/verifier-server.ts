@@ -13,7 +13,7 @@ import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { ReplyBudget } from '../http/reply-budget.js';
 import { OffThreadJson } from '../http/off-thread-json.js';
-import { workerOptions } from './evidence-worker-pool.js';
+import { workerOptions } from '../http/worker-thread-options.js';
 import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';

@@ -9,10 +9,13 @@ import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/error
 /** Path parameters, query or body failed validation; `location` is e.g. `body.quote` or `query`. */
 export class RequestValidationError extends IronlimeError {
   readonly location: string;
+  /** What is wrong there (the message less its location). */
+  readonly detail: string;
 
   constructor(location: string, detail: string, options: IronlimeErrorOptions = {}) {
     super('ERR_INVALID_REQUEST', `${location}: ${detail}`, options);
     this.location = location;
+    this.detail = detail;
   }
 }
 

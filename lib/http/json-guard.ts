@@ -117,10 +117,18 @@ export function parseJsonBody(text: string, maxValues = DEFAULT_MAX_JSON_VALUES)
     notJson: (cause) => new RequestValidationError('body', 'must be JSON', { cause }),
   });
   checkJsonValue(value, 'body');
+  rememberGuardedBody(value);
+  return value;
+}
+
+/**
+ * Records that `value` passed `checkJsonValue` with the default depth, so validation does not walk it
+ * again: for a body `parseJsonBody` checked in another thread (off-thread-bodies.ts), whose copy is new here.
+ */
+export function rememberGuardedBody(value: unknown): void {
   if (typeof value === 'object' && value !== null) {
     GUARDED_BODIES.add(value);
   }
-  return value;
 }
 
 /**

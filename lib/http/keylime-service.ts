@@ -1,5 +1,4 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { isAscii } from 'node:buffer';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
@@ -8,8 +7,11 @@ import { installBeforeBodyChecks } from './before-body-checks.js';
 import { refuseLapsedClientCertificate } from './client-certificate.js';
 import { DEFAULT_CLIENT_CA_ORIGIN, rememberClientCaOrigin } from './client-certificate-refusal.js';
 import { installErrorHandlers, notFoundError } from './error-envelope.js';
-import { parseRequestBody } from './json-guard.js';
+import { DEFAULT_MAX_JSON_VALUES, parseRequestBody } from './json-guard.js';
 import { clientErrorReply, frameworkErrorReply } from './malformed-requests.js';
+import { OffThreadBodies } from './off-thread-bodies.js';
+import { OFF_THREAD_REPLY_BYTES } from './off-thread-json.js';
+import { requestBodyText } from './request-body-text.js';
 import { addRoute, type AdminAccess, type RawBodyConfig, type RouteSpec } from './route-registration.js';
 import { listenService, type ListenOptions, type ListeningAddress } from './service-lifecycle.js';
 import { checkServerTimeouts, closeSilentConnections, nodeServerTimeoutOptions, type ServerTimeouts } from './server-timeouts.js';
@@ -84,6 +86,8 @@ export class KeylimeService {
   readonly apiVersions: ApiVersionPolicy;
   /** The TLS settings it started with (its certificate may have been renewed since: `useCertificate`). */
   readonly tls: ServiceTlsConfig | undefined;
+  /** The threads that parse request bodies over 1 MiB: started on the first such body, ended when the service closes. */
+  readonly largeBodies = new OffThreadBodies();
   private readonly insecureAdmin: boolean;
   private readonly adminAccess: AdminAccess | undefined;
 
@@ -131,19 +135,26 @@ export class KeylimeService {
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);
     // Bodies of too many values (the route's `maxJsonValues`) are refused before they are parsed, and
-    // prototype keys and excessive depth before class-transformer sees the body.
+    // prototype keys and excessive depth before class-transformer sees the body. A body over 1 MiB is
+    // parsed so in a worker thread (a push agent's evidence may be 32 MiB: a second of JSON.parse).
     // A route declared with `rawBody` gets the text unparsed: it parses it itself (off the event loop).
+    const largeBodies = this.largeBodies;
+    app.addHook('onClose', () => largeBodies.close());
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-      const text = bodyText(body);
       const config = request.routeOptions.config as RawBodyConfig;
       if (config.rawBody === true) {
-        done(null, text);
-        return;
-      }
-      try {
-        done(null, parseRequestBody(text, config.maxJsonValues));
-      } catch (error) {
-        done(error as Error, undefined);
+        done(null, requestBodyText(body));
+      } else if (typeof body !== 'string' && body.length > OFF_THREAD_REPLY_BYTES) {
+        largeBodies.parse(body, config.maxJsonValues ?? DEFAULT_MAX_JSON_VALUES).then(
+          (value) => done(null, value),
+          (error: Error) => done(error, undefined),
+        );
+      } else {
+        try {
+          done(null, parseRequestBody(requestBodyText(body), config.maxJsonValues));
+        } catch (error) {
+          done(error as Error, undefined);
+        }
       }
     });
     if (options.logger !== undefined && ACCESS_LOG_LEVELS.has(options.logger.level)) {
@@ -212,15 +223,4 @@ function checkBodyLimit(limit: number, field: string): number {
     throw new InvalidConfig(field, `must be an integer from ${MIN_BODY_LIMIT} to ${MAX_BODY_LIMIT}`);
   }
   return limit;
-}
-
-/**
- * A request body's text, decoded as UTF-8. A body of ASCII only (every Keylime body in practice: JSON
- * with base64 and hex) decodes the same as Latin-1, which copies bytes where UTF-8 decoding checks
- * each one: `isAscii` (one SIMD pass) then a copy took half the time for a push evidence body of 55 KB.
- */
-function bodyText(body: string | Buffer): string {
-  // Fastify's type allows a string; with `parseAs: 'buffer'` it hands a Buffer.
-  if (typeof body === 'string') return body;
-  return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
 }

@@ -19,10 +19,7 @@ describe('push evidence PATCH: bodies in flight are bounded across agents (real 
   let authorization: string;
 
   before(async function () {
-    const node = await push.bootNode();
-    expect((await push.enrol(node)).status).to.equal(200);
-    path = `/v3.0/agents/${node.uuid}/attestations/1`;
-    authorization = `Bearer ${await node.agent.openSession()}`;
+    ({ path, authorization } = await push.evidencePathWithToken());
   });
 
   after(function () {

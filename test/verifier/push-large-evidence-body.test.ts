@@ -56,10 +56,7 @@ describe('push evidence PATCH: a 29 MiB body is parsed off the event loop (real 
   let authorization: string;
 
   before(async function () {
-    const node = await push.bootNode();
-    expect((await push.enrol(node)).status).to.equal(200);
-    path = `/v3.0/agents/${node.uuid}/attestations/1`;
-    authorization = `Bearer ${await node.agent.openSession()}`;
+    ({ path, authorization } = await push.evidencePathWithToken());
   });
 
   function send(method: 'GET' | 'PATCH', url: string, body?: Buffer): Promise<{ status: number; body: string }> {

@@ -197,6 +197,16 @@ export class PushVerifier {
     expect((await this.enrol(node)).status).to.equal(200);
   }
 
+  /**
+   * A new node, booted and enrolled, with a token: the path of its phase 2 for attestation 1 (never
+   * issued, so evidence sent there is refused once its body is read and parsed) and its `Authorization` header.
+   */
+  async evidencePathWithToken(): Promise<{ path: string; authorization: string }> {
+    const node = await this.bootNode();
+    expect((await this.enrol(node)).status).to.equal(200);
+    return { path: `/v3.0/agents/${node.uuid}/attestations/1`, authorization: `Bearer ${await node.agent.openSession()}` };
+  }
+
   /** Waits for the revocation message announcing `uuid`; resolves to its `type` and `event_id`. */
   async announcement(uuid: string): Promise<Record<string, unknown>> {
     await pollUntil({ timeoutMs: 10_000, intervalMs: 50 }, `the failure of ${uuid} announced`, async () => this.announced.some((message) => message['agent_id'] === uuid));

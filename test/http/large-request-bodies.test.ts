@@ -62,6 +62,15 @@ describe('http: request bodies over 1 MiB are parsed off the event loop, with th
     expect(service.largeBodies.threadCount).to.equal(0);
   });
 
+  it('answers a 500 envelope, never the handler, when the thread parsing the body ends before answering', async function () {
+    // 24 MiB of escaped quotes: a fifth of a second or more to count and parse, so the thread is ended mid-parse.
+    const replying = post(JSON.stringify({ note: '"'.repeat(12 * 1024 * 1024) }));
+    while (service.largeBodies.threadCount === 0) await new Promise((resolve) => setImmediate(resolve));
+    await service.largeBodies.close();
+    expect(await replying).to.deep.equal({ status: 500, body: { code: 500, status: 'Internal Server Error', results: {} } });
+    expect(seen).to.deep.equal([]);
+  });
+
   for (const [what, text] of HOSTILE_BODIES) {
     it(`refuses a body over 1 MiB with ${what} with the very reply it gives the small body`, async function () {
       const small = await post(text);

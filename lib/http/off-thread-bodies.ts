@@ -40,9 +40,12 @@ export interface OffThreadBodiesOptions {
  * policy), and a second thread keeps one slow parse from holding the next.
  */
 export const DEFAULT_BODY_THREADS = 2;
-/** With two parsing, eight more 32 MiB evidence bodies waiting: past the push evidence budget's default of 128 MiB. */
+/**
+ * Bodies waiting for a thread: two parsing and eight waiting are ten 32 MiB evidence bodies, more than
+ * the push evidence route's budget (128 MiB by default) admits, so the queue binds routes without one.
+ */
 export const DEFAULT_WAITING_BODIES = 8;
-/** JSON.parse reads some 100 MB a second: 256 MiB (the largest body limit) takes a few seconds; far past that, a thread is stuck. */
+/** A thread decodes and parses 100–400 MB a second: 256 MiB (the largest body limit) takes seconds; far past that, it is stuck. */
 export const DEFAULT_BODY_PARSE_TIMEOUT_MS = 30_000;
 /** Seconds a refused body is asked to wait before it is sent again. */
 const RETRY_AFTER_SECONDS = 1;

@@ -138,13 +138,14 @@ export class KeylimeService {
     // prototype keys and excessive depth before class-transformer sees the body. A body over 1 MiB is
     // parsed so in a worker thread: a push agent's evidence may be 32 MiB, 0.1–0.3 s of decoding,
     // counting and JSON.parse that held every other request.
-    // A route declared with `rawBody` gets the text unparsed: it parses it itself (off the event loop).
+    // A route declared with `rawBody` gets the body unparsed (a large one as bytes, not decoded here): it
+    // parses it itself (off the event loop).
     const largeBodies = this.largeBodies;
     app.addHook('onClose', () => largeBodies.close());
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
       const config = request.routeOptions.config as RawBodyConfig;
       if (config.rawBody === true) {
-        done(null, requestBodyText(body));
+        done(null, typeof body !== 'string' && body.length > OFF_THREAD_REPLY_BYTES ? body : requestBodyText(body));
       } else if (typeof body !== 'string' && body.length > OFF_THREAD_REPLY_BYTES) {
         largeBodies.parse(body, config.maxJsonValues ?? DEFAULT_MAX_JSON_VALUES).then(
           (value) => done(null, value),

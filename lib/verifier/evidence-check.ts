@@ -8,6 +8,8 @@ import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
 import { EVIDENCE_MATCH_ALLOWANCE_NS, evidenceMatchAllowance } from './evidence-match-allowance.js';
 import { EvidenceBody, type TpmEvidenceData } from './verify-route-dtos.js';
 import { messageOf } from './error-message.js';
+import type { RawRequestBody } from '../http/route-registration.js';
+import { requestBodyText } from '../http/request-body-text.js';
 
 /** The verifier settings the evidence checks read. */
 export interface EvidenceCheckOptions {
@@ -28,6 +30,11 @@ export type EvidenceAnswer =
 const EVIDENCE_BODY: FastDto<EvidenceBody> = { dto: EvidenceBody, fast: fastEvidenceBody };
 /** JSON values an evidence body may hold: `EvidenceBody` has 12 (its logs and policies are strings). */
 export const EVIDENCE_MAX_JSON_VALUES = 64;
+
+/** A request body as text: a large one comes as bytes (a `Buffer` posted to a thread arrives as a `Uint8Array`). */
+export function evidenceText(body: RawRequestBody): string {
+  return typeof body === 'string' ? body : requestBodyText(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+}
 
 /**
  * Checks one request body, its text as it came: parsed as the service parses a body (JSON guard, at

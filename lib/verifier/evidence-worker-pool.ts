@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { RawRequestBody } from '../http/route-registration.js';
 import { workerOptions } from '../http/worker-thread-options.js';
 import type { EvidenceAnswer, EvidenceCheckOptions } from './evidence-check.js';
 import { messageOf } from './error-message.js';
 
-/** One request's body text, posted to a worker. */
+/** One request's body, posted to a worker: its text, or its bytes when large (decoded in the worker: `RawRequestBody`). */
 export interface EvidenceJob {
   readonly id: number;
-  readonly bodyText: string;
+  readonly body: RawRequestBody;
   readonly options: EvidenceCheckOptions;
 }
 
@@ -82,14 +83,18 @@ export class EvidenceWorkerPool {
     }
   }
 
-  /** The answer of a worker for a request body's text; `internal` if the pool is closed or the worker ends first. */
-  check(bodyText: string, options: EvidenceCheckOptions): Promise<EvidenceAnswer> {
+  /**
+   * The answer of a worker for a request body (text, or bytes it decodes: a large body's text would be
+   * decoded and copied into the message on the event loop); `internal` if the pool is closed or the
+   * worker ends first.
+   */
+  check(body: RawRequestBody, options: EvidenceCheckOptions): Promise<EvidenceAnswer> {
     if (this.closed) {
       return Promise.resolve({ kind: 'internal', message: 'the evidence worker pool is closed' });
     }
     const worker = this.pick();
     const id = this.nextId++;
-    worker.queued.push({ id, bodyText, options });
+    worker.queued.push({ id, body, options });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

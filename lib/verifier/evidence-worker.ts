@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { parentPort } from 'node:worker_threads';
-import { checkEvidence } from './evidence-check.js';
+import { checkEvidence, evidenceText } from './evidence-check.js';
 import { EvidenceInputsCache } from './evidence-inputs-cache.js';
 import { EVIDENCE_WORKER_READY, type EvidenceJob, type EvidenceJobAnswer } from './evidence-worker-pool.js';
 
@@ -16,7 +16,7 @@ if (port === null) {
 }
 const cache = new EvidenceInputsCache();
 port.on('message', (batch: readonly EvidenceJob[]) => {
-  const answers: EvidenceJobAnswer[] = batch.map((job) => ({ id: job.id, answer: checkEvidence(job.bodyText, cache, job.options) }));
+  const answers: EvidenceJobAnswer[] = batch.map((job) => ({ id: job.id, answer: checkEvidence(evidenceText(job.body), cache, job.options) }));
   port.postMessage(answers);
 });
 port.postMessage(EVIDENCE_WORKER_READY);

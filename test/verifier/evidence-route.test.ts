@@ -131,6 +131,21 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     expect(reply.body.results.valid).to.equal(true);
   });
 
+  it('a body over 1 MiB, decoded in its worker thread, is judged as UTF-8: files with non-ASCII names pass, one outside the policy is named', async function () {
+    this.timeout(120_000);
+    const agent = new FakeAgent();
+    for (let n = 0; n < 6_000; n += 1) agent.measure(`/usr/lib/modules/\u00fcn\u00efc\u00f6de-\u2713-${n}-${'x'.repeat(40)}.ko`, `module ${n}`);
+    const policy = runtimePolicy(agent);
+    const passing = evidence(agent, 'bigUtf8Nonce00000001', maskOf([]), { runtime_policy: policy });
+    expect(Buffer.byteLength(JSON.stringify({ type: 'tpm', data: passing }))).to.be.above(1024 * 1024);
+    const reply = await post(passing);
+    expect([reply.status, reply.body.results.failures, reply.body.results.valid]).to.deep.equal([200, [], true]);
+    agent.measure('/usr/bin/\u00e9trang\u00e8re', 'not in the policy');
+    const failing = await post(evidence(agent, 'bigUtf8Nonce00000002', maskOf([]), { runtime_policy: policy }));
+    expect(failing.body.results.valid).to.equal(false);
+    expect(JSON.stringify(failing.body.results.failures)).to.include('/usr/bin/\u00e9trang\u00e8re');
+  });
+
   it('a refstate kernel_cmdline regex of the same shape is matched in linear time', async function () {
     const agent = new FakeAgent({ bootLog: BOOT_LOG });
     const refstate = createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true });

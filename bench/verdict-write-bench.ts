@@ -6,7 +6,6 @@ import type { HistoryRow } from '../lib/attestation/history-row.js';
 import { OperationalState } from '../lib/attestation/operational-state.js';
 import { RoundRetrier } from '../lib/verifier/round-retrier.js';
 import { RoundWriter } from '../lib/verifier/round-writer.js';
-import { auditVerdicts } from '../lib/verifier/verdict-audit.js';
 import type { Benchmark } from './benchmark.js';
 import { withSeededSchema } from './dashboard-bench.js';
 
@@ -14,13 +13,13 @@ const AGENTS = 1000;
 
 /**
  * The pull loop's verdict write path alone, as `verifier-server.ts` builds it (`RoundRetrier` →
- * `RoundWriter` with the audit's `alsoStore`), against PostgreSQL: this process's CPU per stored
+ * `RoundWriter` with its `audit`: the rounds locking their audit heads, then the records), against PostgreSQL: this process's CPU per stored
  * round, `perBatch` pass verdicts to a batch, through knex's transaction and through the prepared
  * path (`inPgTransaction`), alternated `repeats` times.
  */
 async function timeWrites(knex: Knex, prepared: boolean, batches: number, perBatch: number, offset: number): Promise<number> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const writer = new RoundWriter(knex, { alsoStore: auditVerdicts({ privateKey, publicKey }, 'bench'), batchDelayMs: 0, prepared });
+  const writer = new RoundWriter(knex, { audit: { key: { privateKey, publicKey }, actor: 'bench' }, batchDelayMs: 0, prepared });
   const health = { writeFailed: (): void => undefined, writeSettled: (): void => undefined };
   const retrier = new RoundRetrier({ rounds: { holdsRound: async () => false }, backoff: { initialDelayMs: 200, maxDelayMs: 2000 }, health, log: pino({ level: 'silent' }) });
   const state = { ...initialAgentState(OperationalState.GET_QUOTE), boottime: 1_700_000_000 };

@@ -1,12 +1,15 @@
 import type { Knex } from 'knex';
+import type { AuditHeads } from '../audit/audit-batch.js';
 import { statementsOn, type Statements } from '../db/fixed-statement.js';
 import { inPgTransaction } from '../db/pg-transaction.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import type { OperationalState } from '../attestation/operational-state.js';
 import type { PreparedRevocation } from '../revocation/revocation-notifier.js';
+import { saveAuditedRounds } from './save-audited-rounds.js';
 import { saveRounds, type StoredRound } from './save-rounds.js';
 import { StatementBatch } from './statement-batch.js';
+import { insertVerdictRecords, type VerdictAudit } from './verdict-audit.js';
 
 /** One round to store: the agent's next state and (unless the round judged nothing) its history row. */
 export interface RoundWrite {
@@ -51,18 +54,25 @@ export interface RoundWrite {
 export interface RoundWriterOptions {
   /**
    * Longest a write waits for others to share its statement (default 50 ms; the verifier passes
-   * `verdictBatchDelayMs`, a tenth of `quote_interval`). Each batch is one transaction of five
-   * statements (begin, the rounds, the audit's two, commit) and one audit signature, so the window sets
-   * the database cost per verdict. A round's verdict is stored that much later; the next round is timed
-   * from the decision, so the cadence does not move.
+   * `verdictBatchDelayMs`, a tenth of `quote_interval`). Each batch is one transaction of four
+   * statements (begin, the rounds with their audit heads' lock, the audit's records, commit) and one
+   * audit signature, so the window sets the database cost per verdict. A round's verdict is stored that
+   * much later; the next round is timed from the decision, so the cadence does not move.
    */
   readonly batchDelayMs?: number;
   /** Most rounds in one statement (default 250). */
   readonly maxBatch?: number;
   /**
-   * Runs in the batch's transaction (its statements go through `statements`) after its statement, with
-   * the rounds it stored: the audit log's verdict records (lib/verifier/verdict-audit.ts) commit with
-   * the verdicts or not at all.
+   * The stored verdicts' audit records (lib/verifier/verdict-audit.ts), which commit with the verdicts
+   * or not at all: the rounds' statement locks their heads (`saveAuditedRounds`, no statement of its
+   * own) and the records are inserted after it, before `alsoStore`. Not with `save`, which would have to
+   * lock them itself (the push verdicts' does).
+   */
+  readonly audit?: VerdictAudit;
+  /**
+   * Runs in the batch's transaction (its statements go through `statements`) after its statement and
+   * the audit's records, with the rounds it stored: the revocation notices of those failing their agent,
+   * the push verdicts' own records and completions. It commits with the verdicts or not at all.
    */
   readonly alsoStore?: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>;
   /**
@@ -89,6 +99,7 @@ export interface RoundWriterOptions {
 export class RoundWriter {
   private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, StoredRound>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
+  private readonly audit: VerdictAudit | undefined;
   private readonly save: NonNullable<RoundWriterOptions['save']>;
   private readonly prepared: boolean;
   /** The longest a write waits for others (`RoundWriterOptions.batchDelayMs`). */
@@ -98,7 +109,9 @@ export class RoundWriter {
     private readonly knex: Knex,
     options: RoundWriterOptions = {},
   ) {
+    if (options.audit !== undefined && options.save !== undefined) throw new Error('RoundWriter: `audit` locks its heads in the default rounds statement; a `save` of its own must lock them itself');
     this.alsoStore = options.alsoStore;
+    this.audit = options.audit;
     this.save = options.save ?? saveRounds;
     this.prepared = options.prepared ?? false;
     this.batchDelayMs = options.batchDelayMs ?? 50;
@@ -136,31 +149,39 @@ export class RoundWriter {
    * so its take and its expected version are judged against it, as across batches.
    */
   private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
-    const { alsoStore, save, prepared } = this;
+    const { alsoStore, save, prepared, audit } = this;
     const groups = oneWritePerAgent(writes);
-    if (alsoStore === undefined && groups.length === 1) {
+    if (alsoStore === undefined && audit === undefined && groups.length === 1) {
       return storeWrites(save, statementsOn(this.knex, prepared), writes);
     }
     if (prepared) {
-      return inPgTransaction(this.knex, (run) => storeBatch(run, save, writes, groups, alsoStore));
+      return inPgTransaction(this.knex, (run) => storeBatch(run, save, writes, groups, alsoStore, audit));
     }
-    return this.knex.transaction((trx) => storeBatch(statementsOn(trx, false), save, writes, groups, alsoStore));
+    return this.knex.transaction((trx) => storeBatch(statementsOn(trx, false), save, writes, groups, alsoStore, audit));
   }
 }
 
-/** The batch's statements (`save` for each of `groups`), then `alsoStore`, in the caller's transaction. */
+/**
+ * The batch's statements (`save` for each of `groups`, or with `audit` the rounds locking their audit
+ * heads), then the audit's records and `alsoStore`, in the caller's transaction.
+ */
 async function storeBatch(
   run: Statements,
   save: NonNullable<RoundWriterOptions['save']>,
   writes: readonly RoundWrite[],
   groups: readonly RoundWrite[][],
   alsoStore: RoundWriterOptions['alsoStore'],
+  audit: VerdictAudit | undefined,
 ): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
+  const heads: AuditHeads = new Map();
+  const saveGroup: NonNullable<RoundWriterOptions['save']> = audit === undefined ? save : (statements, group) => saveAuditedRounds(statements, group, heads);
   const stored = new Map<RoundWrite, StoredRound>();
   for (const group of groups) {
-    for (const [write, version] of await storeWrites(save, run, group)) stored.set(write, version);
+    for (const [write, version] of await storeWrites(saveGroup, run, group)) stored.set(write, version);
   }
-  await alsoStore?.(run, writes.filter((write) => stored.has(write)));
+  const kept = writes.filter((write) => stored.has(write));
+  if (audit !== undefined) await insertVerdictRecords(run, kept, heads, audit);
+  await alsoStore?.(run, kept);
   return stored;
 }
 

@@ -1,20 +1,29 @@
-import { appendAuditEvents } from '../audit/audit-batch.js';
+import { LockedAuditStreams, type AuditHeads } from '../audit/audit-batch.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { boundedFailure, distinctEventIds, MAX_STORED_FAILURES } from '../attestation/stored-failures.js';
 import type { AuditEvent } from '../audit/audit-record.js';
 import type { AuditSigningKey } from '../audit/audit-signing-key.js';
+import { VERIFIER_AUDIT_TABLES } from '../audit/audit-tables.js';
 import type { Statements } from '../db/fixed-statement.js';
 import type { RoundWrite } from './round-writer.js';
 
 /**
- * The round writer's `alsoStore`: every decided round (pass or fail; not the `retry` of an agent
- * that did not answer) becomes a `verdict` record in the agent's audit stream, signed by this
- * verifier, in the transaction that stores the verdict itself.
+ * Who signs the pull verdicts' audit records (`RoundWriterOptions.audit`): every decided round (pass
+ * or fail; not the `retry` of an agent that did not answer) becomes a `verdict` record in the agent's
+ * audit stream, signed with `key` as `verifier:actor`, in the transaction that stores the verdict itself.
  */
-export function auditVerdicts(key: AuditSigningKey, actor: string): (statements: Statements, stored: readonly RoundWrite[]) => Promise<void> {
-  return async (statements, stored) => {
-    await appendAuditEvents(statements, verdictEvents(stored, actor), key);
-  };
+export interface VerdictAudit {
+  readonly key: AuditSigningKey;
+  readonly actor: string;
+}
+
+/**
+ * Inserts the verdict records of the `stored` writes (`verdictEvents`), chained after `heads`, which
+ * the batch's rounds statement locked (`saveAuditedRounds`), through `run` (that transaction): one
+ * statement and one signature, none when no write gets a record.
+ */
+export async function insertVerdictRecords(run: Statements, stored: readonly RoundWrite[], heads: AuditHeads, audit: VerdictAudit): Promise<void> {
+  await new LockedAuditStreams(run, heads, audit.key, VERIFIER_AUDIT_TABLES).insert(verdictEvents(stored, audit.actor));
 }
 
 /** Whether `write` gets a verdict record: it decided its round (a pass or a fail, not a `retry`). */

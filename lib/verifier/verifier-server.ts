@@ -47,7 +47,6 @@ import { LivenessRepository } from './liveness/liveness-repository.js';
 import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
 import { auditAdminActions, createVerifierAccess } from './verifier-access.js';
-import { auditVerdicts } from './verdict-audit.js';
 import { registerDashboard } from '../dashboard/dashboard-routes.js';
 import { VERIFIER_CLOCK, VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
@@ -164,16 +163,16 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       log,
     });
     closeRevocation = () => revocation.close();
-    const audit = auditVerdicts(access.auditKey, owner);
     // In the verdicts' transaction: the revocation notices of those that fail an agent.
     const recordRevocations = (statements: Statements, stored: readonly RoundWrite[]): Promise<void> =>
       revocation.recordIn(statements, stored.flatMap((write) => (write.revocation === undefined ? [] : [write.revocation])));
     // With its verdicts, in their transaction: their audit records and their revocation notices.
-    const verdictAudit = async (statements: Statements, stored: readonly RoundWrite[]): Promise<void> => {
-      await audit(statements, stored);
-      await recordRevocations(statements, stored);
-    };
-    writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
+    writer = new RoundWriter(database.knex, {
+      batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds),
+      audit: { key: access.auditKey, actor: owner },
+      alsoStore: recordRevocations,
+      prepared: database.kind === 'postgres',
+    });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
       cache: container.resolve(PolicyCache),

@@ -8,7 +8,6 @@ import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
-import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
 
@@ -39,7 +38,7 @@ describe("verdicts in the audit log, in the round writer's transaction", functio
   for (const [prepared, how] of [[false, 'knex'], [true, 'prepared']] as const) {
     it(`appends one signed verdict per decided round of a batch, none for a retry, each agent its own chain (${how})`, async function () {
       const knex = opened.database.knex;
-      const writer = new RoundWriter(knex, { alsoStore: auditVerdicts(key, 'instance-1'), prepared });
+      const writer = new RoundWriter(knex, { audit: { key, actor: 'instance-1' }, prepared });
       const fail: HistoryRow = {
         outcome: 'fail',
         nonce: 'n2',
@@ -72,7 +71,7 @@ describe("verdicts in the audit log, in the round writer's transaction", functio
     it(`fails closed: when the record cannot be stored, neither is the verdict (the writer rejects, the loop keeps the round; ${how})`, async function () {
       const knex = opened.database.knex;
       await knex.schema.renameTable('audit_records', 'audit_records_gone');
-      const writer = new RoundWriter(knex, { alsoStore: auditVerdicts(key, 'instance-1'), prepared });
+      const writer = new RoundWriter(knex, { audit: { key, actor: 'instance-1' }, prepared });
       let refused: unknown;
       await writer.write(round('agent-000001', 999, PASS)).catch((error: unknown) => {
         refused = error;

@@ -11,7 +11,6 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundRetrier, STORED_UNSEEN } from '../../lib/verifier/round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import type { StoredRound } from '../../lib/verifier/save-rounds.js';
-import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openSchemaThroughPort, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
@@ -49,7 +48,7 @@ describe('round retrier: a retried verdict is stored exactly once (real PostgreS
     await proxy.start();
     proxied = await openSchemaThroughPort(knex, proxy.port);
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    writer = new RoundWriter(proxied.knex, { batchDelayMs: 0, alsoStore: auditVerdicts({ privateKey, publicKey }, 'instance-1') });
+    writer = new RoundWriter(proxied.knex, { batchDelayMs: 0, audit: { key: { privateKey, publicKey }, actor: 'instance-1' } });
     health = new VerifierHealth();
     retrier = new RoundRetrier({
       rounds: new VerifierAgentRepository(proxied.knex),

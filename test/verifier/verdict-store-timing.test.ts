@@ -8,7 +8,6 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter } from '../../lib/verifier/round-writer.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
-import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
@@ -94,7 +93,7 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
   it('keeps the decision\'s time through a failed write: the retry that stores the round, seconds later, stores the decision\'s time, not its own', async function () {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     // No window: the write fails at once, and what is measured is the retry's delay only.
-    const audited = new RoundWriter(knex, { batchDelayMs: 0, alsoStore: auditVerdicts({ privateKey, publicKey }, 'instance-1') });
+    const audited = new RoundWriter(knex, { batchDelayMs: 0, audit: { key: { privateKey, publicKey }, actor: 'instance-1' } });
     const retrying = new VerdictStore({ repository, writer: audited, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }) });
     const rowVersion = await enrolled('store-timing-retried');
     // The audit records' table gone: the batch's transaction fails at its audit step, after the round's statement.

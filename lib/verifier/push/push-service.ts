@@ -41,8 +41,8 @@ export interface PushServiceDeps {
   readonly log: Logger;
   /** Told about push verdicts that wait to be stored, as the pull loop tells it about its rounds. */
   readonly health: VerifierHealth;
-  /** Counts push verdicts' waits given up on; absent in tests that do not look. */
-  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp'> | undefined;
+  /** Counts push verdicts' waits given up on and their failed writes; absent in tests that do not look. */
+  readonly metrics?: Pick<VerifierMetrics, 'verdictWaitGivenUp' | 'writeFailed'> | undefined;
   /** Announces push agents whose stored verdict failed them (the pull loop's announcer: same webhooks, same agents told). */
   readonly failures: FailureAnnouncer;
   /** The database's clock: push agents' times are stamped and their silences measured on it, by every process alike. */
@@ -91,6 +91,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
     deps.log,
     deps.health,
     deps.prepared,
+    () => deps.metrics?.writeFailed(),
   );
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(

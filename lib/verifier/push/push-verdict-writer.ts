@@ -109,8 +109,10 @@ export class PushVerdictWriter {
     health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
     /** PostgreSQL: named prepared statements in a node-postgres transaction (`RoundWriterOptions.prepared`). */
     prepared = false,
+    /** Told of each attempt that failed (`ironlime_verifier_failed_writes_total`, as the pull loop's are). */
+    onWriteFailed?: () => void,
   ) {
-    this.retrier = new RoundRetrier({ rounds, backoff: VERDICT_RETRY_BACKOFF, health, log });
+    this.retrier = new RoundRetrier({ rounds, backoff: VERDICT_RETRY_BACKOFF, health, log, ...(onWriteFailed === undefined ? {} : { onWriteFailed }) });
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
       prepared,

@@ -118,6 +118,40 @@ describe("pull verdicts' transaction: the rounds and their audit heads' lock in 
     });
   }
 
+  it('fails closed when the heads cannot be locked: the rounds in that statement are not stored either, and the write rejects (kept and retried by the loop)', async function () {
+    const knex = opened.database.knex;
+    await knex.raw('alter table audit_heads rename to audit_heads_away');
+    const writer = new RoundWriter(knex, { audit: { key, actor: 'instance-1' }, prepared: true, batchDelayMs: 0 });
+    let refused: unknown;
+    await writer.write(round('agent-000001', 9, PASS)).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(Error);
+    expect(await knex('verifier_agents').where({ agent_id: 'agent-000001' }).first('attestation_count')).to.deep.equal({ attestation_count: 1 });
+    expect(await knex('verifier_attestation_history').count({ n: '*' })).to.deep.equal([{ n: '0' }]);
+    await knex.raw('alter table audit_heads_away rename to audit_heads');
+    expect(await writer.write(round('agent-000001', 9, PASS), true)).to.equal(true);
+    expect(await knex('audit_records').where({ stream: 'agent-000001' }).count({ n: '*' })).to.deep.equal([{ n: '1' }]);
+    await writer.close();
+  });
+
+  it('two verdicts of one agent in one batch: a rounds statement each, one records statement, the two records chained one after the other', async function () {
+    const knex = opened.database.knex;
+    const writer = new RoundWriter(knex, { audit: { key, actor: 'instance-1' }, prepared: true, batchDelayMs: 50 });
+    let stored: boolean[] = [];
+    const statements = await statementsDuring(async () => {
+      stored = await Promise.all([writer.write(round('agent-000001', 1, PASS)), writer.write(round('agent-000001', 2, FAIL))]);
+    });
+    expect(stored).to.deep.equal([true, true]);
+    expect(statements).to.deep.equal(['begin', 'with input as', 'with input as', 'with input as', 'commit']);
+    const { records } = await exportCollected(knex, key, { stream: 'agent-000001' });
+    expect(records.map((r) => [r.seq, r.details['outcome'], r.details['attestation_count']])).to.deep.equal([
+      [1, 'pass', 1],
+      [2, 'fail', 2],
+    ]);
+    expect(verifyAuditChain(records, publicKey).valid).to.equal(true);
+    expect(await knex('audit_heads').select('stream', 'seq')).to.deep.equal([{ stream: 'agent-000001', seq: '2' }]);
+    await writer.close();
+  });
+
   it("two writers' batches and an operator's record for one agent while the first batch holds its locks: every write stored, the stream one unbroken chain", async function () {
     const knex = opened.database.knex;
     let release: () => void = () => undefined;

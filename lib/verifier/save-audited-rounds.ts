@@ -31,23 +31,32 @@ select r.agent_id, r.row_version, r.kept_state, h.seq as head_seq, h.hash as hea
 from (${STORED_ROUNDS}) r left join heads h on h.stream = r.agent_id`,
 );
 
+/** A row of a rounds statement that also locks the audit heads (this file's and the push verdicts'): the stored round and its agent's head, if any. */
+export interface AuditedRoundRow {
+  readonly agent_id: string;
+  readonly row_version: string | null;
+  readonly kept_state: number | null;
+  readonly head_seq: string | number | null;
+  readonly head_hash: string | null;
+}
+
+/** `row`'s audit head, when its agent has one. */
+export function auditHeadOf(row: AuditedRoundRow): { seq: number; hash: string } | undefined {
+  return row.head_seq !== null && row.head_hash !== null ? { seq: Number(row.head_seq), hash: row.head_hash } : undefined;
+}
+
 /**
  * Stores `writes` (of distinct agents) with `SAVE_AUDITED_ROUNDS` through `run` (the batch's
  * transaction, which holds the heads until it ends); resolves as `saveRounds` does and adds the heads
  * it locked to `heads` (a stream already there, locked by an earlier group of the batch, is kept).
  */
 export async function saveAuditedRounds(run: Statements, writes: readonly RoundWrite[], heads: AuditHeads): Promise<Map<string, StoredRound>> {
-  const rows = (await run(SAVE_AUDITED_ROUNDS, [storableJson(writes.map(auditedRowOf)), AUDIT_GENESIS_HASH])) as {
-    agent_id: string;
-    row_version: string | null;
-    kept_state: number | null;
-    head_seq: string | number | null;
-    head_hash: string | null;
-  }[];
+  const rows = (await run(SAVE_AUDITED_ROUNDS, [storableJson(writes.map(auditedRowOf)), AUDIT_GENESIS_HASH])) as AuditedRoundRow[];
   const stored = new Map<string, StoredRound>();
   for (const row of rows) {
     stored.set(row.agent_id, storedRoundOf(row));
-    if (row.head_seq !== null && row.head_hash !== null && !heads.has(row.agent_id)) heads.set(row.agent_id, { seq: Number(row.head_seq), hash: row.head_hash });
+    const head = auditHeadOf(row);
+    if (head !== undefined && !heads.has(row.agent_id)) heads.set(row.agent_id, head);
   }
   return stored;
 }

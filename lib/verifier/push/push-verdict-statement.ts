@@ -5,6 +5,7 @@ import { fixedStatement, type Statements } from '../../db/fixed-statement.js';
 import { storableJson } from '../../db/storable-text.js';
 import type { RoundWrite } from '../round-writer.js';
 import { DECIDED_AT, ROUND_COLUMNS, rowOf, STORE_ROUNDS, STORED_ROUNDS, storedRoundOf, type StoredRound } from '../save-rounds.js';
+import { auditHeadOf, type AuditedRoundRow } from '../save-audited-rounds.js';
 import { auditedVerdict } from '../verdict-audit.js';
 import type { JudgedEvidenceTake } from './push-repository.js';
 import { takeJudgedEvidenceSql } from './push-statements.js';
@@ -60,14 +61,7 @@ export interface PushSaved {
 
 /** Stores `saves` (of distinct agents) with `PUSH_SAVE_ROUNDS`, through `run` (the verdicts' transaction). */
 export async function savePushRounds(run: Statements, saves: readonly PushSave[]): Promise<PushSaved> {
-  const rows = (await run(PUSH_SAVE_ROUNDS, [storableJson(saves.map(pushRowOf)), AUDIT_GENESIS_HASH])) as {
-    agent_id: string;
-    row_version: string | null;
-    kept_state: number | null;
-    head_seq: string | number | null;
-    head_hash: string | null;
-    stored: boolean;
-  }[];
+  const rows = (await run(PUSH_SAVE_ROUNDS, [storableJson(saves.map(pushRowOf)), AUDIT_GENESIS_HASH])) as (AuditedRoundRow & { stored: boolean })[];
   const saved: PushSaved = { stored: new Map(), taken: new Set(), heads: new Map() };
   for (const row of rows) {
     if (!row.stored) {
@@ -75,7 +69,8 @@ export async function savePushRounds(run: Statements, saves: readonly PushSave[]
       continue;
     }
     saved.stored.set(row.agent_id, storedRoundOf(row));
-    if (row.head_seq !== null && row.head_hash !== null) saved.heads.set(row.agent_id, { seq: Number(row.head_seq), hash: row.head_hash });
+    const head = auditHeadOf(row);
+    if (head !== undefined) saved.heads.set(row.agent_id, head);
   }
   return saved;
 }

@@ -8,7 +8,7 @@ import { storeClockInfo, type StoredClockInfo } from './internal/clock-check.js'
 import { toHex } from './internal/digest.js';
 import type { FailureEvent } from './internal/failure.js';
 import { checkIma, type ImaClaims } from './internal/ima-check.js';
-import { checkMbLog, type MbClaims, type MbRoundInput } from './internal/mb-check.js';
+import { checkMbLogStepwise, type MbClaims, type MbRoundInput } from './internal/mb-check.js';
 import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
 import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from './pcr-checks.js';
 import { checkQuote } from './internal/quote-check.js';
@@ -105,7 +105,10 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
   return finish(runAttestationChecksStepwise(input));
 }
 
-/** `runAttestationChecks`, pausing between chunks of the IMA list's lines (`Stepwise`): the same result. */
+/**
+ * `runAttestationChecks`, pausing between chunks of the boot log's events and of the IMA list's lines
+ * (`Stepwise`): the same result.
+ */
 export function* runAttestationChecksStepwise(input: RoundInput): Stepwise<RoundResult | BootLogNotReusable> {
   const quote = checkQuote({
     quote: input.quote,
@@ -137,7 +140,7 @@ export function* runAttestationChecksStepwise(input: RoundInput): Stepwise<Round
   }
   const events: FailureEvent[] = [];
   const allowance = input.matchAllowanceNs === undefined ? undefined : new MatchAllowance(input.matchAllowanceNs);
-  const mb = checkMbLog({ ...mbInput, pcrs, hashAlg: input.hashAlg, allowance });
+  const mb = yield* checkMbLogStepwise({ ...mbInput, pcrs, hashAlg: input.hashAlg, allowance });
   append(events, mb.parseEvents);
   if (input.bindPublicKey !== null) {
     events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { MbCheckInput, MbCheckOutcome } from './internal/mb-check.js';
+import type { Stepwise } from '../ima/stepwise.js';
 
 /** Distinct boot logs kept per refstate: a fleet shares a handful, each agent re-sends its own every round. */
 const LOGS_PER_REFSTATE = 64;
@@ -33,8 +34,12 @@ export class MeasuredBootMemo {
   private hits = 0;
   private misses = 0;
 
-  /** The memoised outcome of `check(input)`. */
-  check(input: MbCheckInput, check: (input: MbCheckInput) => MbCheckOutcome): MbCheckOutcome {
+  /**
+   * The memoised outcome of `check(input)`, which on a miss runs a step at a time (`Stepwise`: a
+   * hostile log of tens of MiB). Other rounds may use the memo between its steps: the outcome is added
+   * to the entry its lookup found or made, whatever happened to the entry meanwhile.
+   */
+  *check(input: MbCheckInput, check: (input: MbCheckInput) => Stepwise<MbCheckOutcome>): Stepwise<MbCheckOutcome> {
     const owner = this.logsFor(input.refstate);
     const { logs, logKey } = logEntryOf(owner, input.eventLog);
     const newest = owner.newest;
@@ -73,7 +78,7 @@ export class MeasuredBootMemo {
     this.misses += 1;
     // The key is copied before the check runs, so it holds the values the outcome was computed on.
     const rest = restOf(input);
-    const outcome = check(input);
+    const outcome = yield* check(input);
     // A handful of PCR sets per log (one per bank and quote selection); bounded all the same.
     if (outcomes.length >= 16) {
       outcomes.length = 0;

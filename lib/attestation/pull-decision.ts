@@ -138,8 +138,9 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
 }
 
 /**
- * `decideQuoteReply`, pausing between chunks of the IMA list's lines (`Stepwise`): the same decision,
- * for the verifier's pull loop, which judges a huge reply a slice at a time between its other work.
+ * `decideQuoteReply`, pausing between chunks of the boot log's events and of the IMA list's lines
+ * (`Stepwise`): the same decision, for the verifier's pull loop, which judges a huge reply a slice at a
+ * time between its other work.
  */
 export function* decideQuoteReplyStepwise(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): Stepwise<PullDecision | RepeatRound> {
   const rebooted = rebootedRepeat(request, input.reply);

@@ -3,6 +3,8 @@ import type { ParsedEventLog } from './event-log.js';
 import { hashAlgorithmByName, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { isExtended } from './replay.js';
 import { digestBindsData, type VerifiedEventLog } from './internal/verified-event-log.js';
+import { EVENTS_PER_STEP } from './internal/events-per-step.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 /**
  * One extended event as the boot-state readers see it, whether it comes from a verified log (for a
@@ -23,16 +25,26 @@ export interface BootEvent {
 
 /** The events of a verified log: digests proven by the quote, content proven where it matches. */
 export function bootEventsOfVerifiedLog(log: VerifiedEventLog): BootEvent[] {
-  return log.events.map((e) => ({
-    sequence: e.sequence,
-    pcrIndex: e.pcrIndex,
-    untrustedType: e.untrustedType,
-    untrustedTypeName: e.untrustedTypeName,
-    digest: e.digest,
-    untrustedData: e.untrustedData,
-    content: e.verifiedContent ?? e.untrustedContent,
-    dataMatchesDigest: e.verifiedContent !== null,
-  }));
+  return finish(bootEventsOfVerifiedLogStepwise(log));
+}
+
+/** `bootEventsOfVerifiedLog`, pausing every `EVENTS_PER_STEP` events (`Stepwise`). */
+export function* bootEventsOfVerifiedLogStepwise(log: VerifiedEventLog): Stepwise<BootEvent[]> {
+  const out: BootEvent[] = [];
+  for (const e of log.events) {
+    out.push({
+      sequence: e.sequence,
+      pcrIndex: e.pcrIndex,
+      untrustedType: e.untrustedType,
+      untrustedTypeName: e.untrustedTypeName,
+      digest: e.digest,
+      untrustedData: e.untrustedData,
+      content: e.verifiedContent ?? e.untrustedContent,
+      dataMatchesDigest: e.verifiedContent !== null,
+    });
+    if (out.length % EVENTS_PER_STEP === 0) yield;
+  }
+  return out;
 }
 
 /**

@@ -1,13 +1,14 @@
 import { EventLogParseError } from '../bytes/parse-errors.js';
 import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { ParsedEventLog } from './event-log.js';
-import { decodeEventLogBase64, eventLogBytesFromInput } from './event-log-input.js';
-import { evaluateMbPolicy, type MbPolicyEvaluation } from './evaluate-mb-policy.js';
+import { decodeEventLogBase64Stepwise, eventLogBytesFromInput } from './event-log-input.js';
+import { evaluateMbPolicyStepwise, type MbPolicyEvaluation } from './evaluate-mb-policy.js';
 import { MB_BASE64_FAILURE_ID, MB_PARSER_FAILURE_ID, mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
 import type { MatchAllowance } from '../python-regex/match-allowance.js';
-import { parseEventLog } from './parse-event-log.js';
-import { verifyReplay, type QuotedPcrs, type ReplayVerification } from './verify-replay.js';
+import { parseEventLogStepwise } from './parse-event-log.js';
+import { verifyReplayStepwise, type QuotedPcrs, type ReplayVerification } from './verify-replay.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 export interface MeasuredBootCheck {
   /** True when the log parsed, replayed to the quoted PCRs and (if a refstate was given) passed it. */
@@ -35,31 +36,46 @@ export interface MeasuredBootCheck {
  * `matchAllowance` throws (`MatchAllowanceExceeded` by default) when the refstate's `kernel_cmdline`
  * would cost more than it allows: the refstate is then not judged, and the caller fails closed.
  */
-export function checkMeasuredBoot(input: {
+export function checkMeasuredBoot(input: MeasuredBootInput): MeasuredBootCheck {
+  return finish(checkMeasuredBootStepwise(input));
+}
+
+export interface MeasuredBootInput {
   readonly eventLog: string | Uint8Array;
   readonly quotedPcrs: QuotedPcrs;
   readonly refstate?: MbRefstate;
   /** What matching the refstate's patterns may spend; absent: not bounded. */
   readonly matchAllowance?: MatchAllowance;
-}): MeasuredBootCheck {
+}
+
+/**
+ * `checkMeasuredBoot`, pausing between pieces of the base64 text and chunks of events as it decodes,
+ * parses, replays and evaluates (`Stepwise`): the verifier resumes it a slice at a time, so that a
+ * hostile log of tens of MiB does not hold its event loop. The same check.
+ */
+export function* checkMeasuredBootStepwise(input: MeasuredBootInput): Stepwise<MeasuredBootCheck> {
   let bytes: Uint8Array;
   try {
-    bytes = typeof input.eventLog === 'string' ? decodeEventLogBase64(input.eventLog) : eventLogBytesFromInput(input.eventLog);
+    bytes = typeof input.eventLog === 'string' ? yield* decodeEventLogBase64Stepwise(input.eventLog) : eventLogBytesFromInput(input.eventLog);
   } catch (error) {
     return notParsed(MB_BASE64_FAILURE_ID, error);
   }
   let log: ParsedEventLog;
   try {
-    log = parseEventLog(bytes);
+    log = yield* parseEventLogStepwise(bytes);
   } catch (error) {
     return notParsed(MB_PARSER_FAILURE_ID, error);
   }
-  return checkMeasuredBootLog(log, input.quotedPcrs, input.refstate, input.matchAllowance);
+  return yield* checkMeasuredBootLogStepwise(log, input.quotedPcrs, input.refstate, input.matchAllowance);
 }
 
 /** `checkMeasuredBoot` for a log that is already parsed. */
 export function checkMeasuredBootLog(log: ParsedEventLog, quotedPcrs: QuotedPcrs, refstate?: MbRefstate, matchAllowance?: MatchAllowance): MeasuredBootCheck {
-  const replay = verifyReplay(log, quotedPcrs, { pcrs: MEASUREDBOOT_PCRS });
+  return finish(checkMeasuredBootLogStepwise(log, quotedPcrs, refstate, matchAllowance));
+}
+
+function* checkMeasuredBootLogStepwise(log: ParsedEventLog, quotedPcrs: QuotedPcrs, refstate?: MbRefstate, matchAllowance?: MatchAllowance): Stepwise<MeasuredBootCheck> {
+  const replay = yield* verifyReplayStepwise(log, quotedPcrs, { pcrs: MEASUREDBOOT_PCRS });
   if (replay.mismatched.length > 0 || replay.verifiedLog === null) {
     const failures = replay.mismatched.length > 0 ? replay.failures : [nothingVerified(replay)];
     return { passed: false, failures, log, replay, evaluation: null };
@@ -67,7 +83,7 @@ export function checkMeasuredBootLog(log: ParsedEventLog, quotedPcrs: QuotedPcrs
   if (refstate === undefined) {
     return { passed: true, failures: [], log, replay, evaluation: null };
   }
-  const evaluation = evaluateMbPolicy(replay.verifiedLog, refstate, matchAllowance);
+  const evaluation = yield* evaluateMbPolicyStepwise(replay.verifiedLog, refstate, matchAllowance);
   return { passed: evaluation.passed, failures: evaluation.failures, log, replay, evaluation };
 }
 

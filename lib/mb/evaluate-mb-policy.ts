@@ -1,4 +1,4 @@
-import { bootEventsOfVerifiedLog } from './boot-events.js';
+import { bootEventsOfVerifiedLogStepwise } from './boot-events.js';
 import { mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
 import type { MatchAllowance } from '../python-regex/match-allowance.js';
@@ -7,6 +7,8 @@ import { EXAMPLE_POLICY_PCRS, eventRuleFindings } from './internal/policy-event-
 import { POLICY_BANK, type PolicyFinding } from './internal/policy-finding.js';
 import { secureBootFindings } from './internal/policy-secure-boot.js';
 import type { VerifiedEventLog } from './internal/verified-event-log.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
+import { EVENTS_PER_STEP } from './internal/events-per-step.js';
 
 /** The outcome of evaluating a verified log against a refstate. */
 export interface MbPolicyEvaluation {
@@ -36,6 +38,11 @@ export interface MbPolicyEvaluation {
  * @throws whatever `allowance` throws (`MatchAllowanceExceeded` by default) when a pattern's run could pass it.
  */
 export function evaluateMbPolicy(log: VerifiedEventLog, refstate: MbRefstate, allowance?: MatchAllowance): MbPolicyEvaluation {
+  return finish(evaluateMbPolicyStepwise(log, refstate, allowance));
+}
+
+/** `evaluateMbPolicy`, pausing between chunks of events and between its checks (`Stepwise`): the same evaluation. */
+export function* evaluateMbPolicyStepwise(log: VerifiedEventLog, refstate: MbRefstate, allowance?: MatchAllowance): Stepwise<MbPolicyEvaluation> {
   const missing = EXAMPLE_POLICY_PCRS.filter((pcr) => !log.pcrs.includes(pcr));
   if (missing.length > 0) {
     const failure = mbFailure('measured_boot.missing_pcrs', {
@@ -53,19 +60,33 @@ export function evaluateMbPolicy(log: VerifiedEventLog, refstate: MbRefstate, al
       actual: log.bank.name,
     });
   } else {
-    const events = bootEventsOfVerifiedLog(log);
+    const events = yield* bootEventsOfVerifiedLogStepwise(log);
     // Not `push(...)`: a finding per boot event, and some 120,000 arguments overflow the stack.
-    for (const found of [eventRuleFindings(events), secureBootFindings(events, refstate), bootChainFindings(events, refstate, allowance)]) {
-      for (const finding of found) findings.push(finding);
-    }
+    append(findings, yield* eventRuleFindings(events));
+    append(findings, yield* secureBootFindings(events, refstate));
+    append(findings, yield* bootChainFindings(events, refstate, allowance));
   }
   return {
     passed: findings.length === 0,
     policy: 'example',
     pcrs: EXAMPLE_POLICY_PCRS,
     findings,
-    failures: findings.map(policyFailure),
+    failures: yield* policyFailures(findings),
   };
+}
+
+/** A failure per finding: a hostile log may make one per event. */
+function* policyFailures(findings: readonly PolicyFinding[]): Stepwise<MbFailure[]> {
+  const failures: MbFailure[] = [];
+  for (const finding of findings) {
+    failures.push(policyFailure(finding));
+    if (failures.length % EVENTS_PER_STEP === 0) yield;
+  }
+  return failures;
+}
+
+function append(findings: PolicyFinding[], more: readonly PolicyFinding[]): void {
+  for (const finding of more) findings.push(finding);
 }
 
 function policyFailure(f: PolicyFinding): MbFailure {

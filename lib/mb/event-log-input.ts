@@ -1,9 +1,16 @@
 import { EventLogParseError } from '../bytes/parse-errors.js';
 import type { ParsedEventLog } from './event-log.js';
 import { parseEventLog } from './parse-event-log.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 const BASE64_TEXT = /^[A-Za-z0-9+/=\s]*$/;
-const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
+/** A piece of the text without its whitespace: base64 characters, then any padding. */
+const BASE64_PIECE = /^([A-Za-z0-9+/]*)(=*)$/;
+/**
+ * Characters of text checked and decoded between pauses: a millisecond or so. A multiple of 4, so that
+ * a text without whitespace (as Keylime sends it) splits into whole 4-character groups.
+ */
+const BASE64_CHARS_PER_STEP = 1024 * 1024;
 
 /**
  * Decodes Keylime's `mb_measurement_list` (standard base64 of the binary log; line breaks and other
@@ -11,11 +18,44 @@ const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
  * corrupted transfer is never mistaken for a shorter log.
  */
 export function decodeEventLogBase64(text: string): Uint8Array {
-  const body = text.replace(/\s+/g, '');
-  if (body.length % 4 !== 0 || !BASE64_BODY.test(body)) {
-    throw new EventLogParseError('the event log is not valid base64', 0, ['base64']);
+  return finish(decodeEventLogBase64Stepwise(text));
+}
+
+/**
+ * `decodeEventLogBase64` a piece at a time, pausing between pieces (`Stepwise`): a log of tens of MiB
+ * is tens of milliseconds of checking and decoding. Whole 4-character groups are decoded as they come
+ * (the padding can only end the last one); the same bytes, or the same error.
+ */
+export function* decodeEventLogBase64Stepwise(text: string): Stepwise<Uint8Array> {
+  const out = Buffer.alloc(Math.ceil(text.length / 4) * 3);
+  let written = 0;
+  let pending = '';
+  let padding = 0;
+  for (let at = 0; at < text.length; at += BASE64_CHARS_PER_STEP) {
+    const piece = text.slice(at, at + BASE64_CHARS_PER_STEP).replace(/\s+/g, '');
+    const match = BASE64_PIECE.exec(piece);
+    const characters = match?.[1] ?? '';
+    if (match === null || (padding > 0 && characters !== '')) {
+      throw notBase64();
+    }
+    padding += (match[2] ?? '').length;
+    if (padding > 2) {
+      throw notBase64();
+    }
+    pending = pending === '' ? piece : pending + piece;
+    const whole = pending.length - (pending.length % 4);
+    written += out.write(pending.slice(0, whole), written, 'base64');
+    pending = pending.slice(whole);
+    yield;
   }
-  return new Uint8Array(Buffer.from(body, 'base64'));
+  if (pending !== '') {
+    throw notBase64();
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, written);
+}
+
+function notBase64(): EventLogParseError {
+  return new EventLogParseError('the event log is not valid base64', 0, ['base64']);
 }
 
 /**

@@ -5,6 +5,8 @@ import { EV_NO_ACTION, eventTypeName } from './internal/event-types.js';
 import { SHA1, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { PARSE_QUIRKS } from './internal/quirks.js';
 import { classifySpecId, parseSpecIdEvent } from './internal/spec-id-event.js';
+import { EVENTS_PER_STEP } from './internal/events-per-step.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 /** PC Client TPMs have PCRs 0-23 (PFP §3.3.4, Table 1); any other index means the framing is wrong. */
 const PCR_COUNT = 24;
@@ -30,20 +32,28 @@ const STARTUP_LOCALITY_SIGNATURE = 'StartupLocality\0';
  * Does not check any digest, decode event data, or decide anything about trust.
  */
 export function parseEventLog(bytes: Uint8Array): ParsedEventLog {
+  return finish(parseEventLogStepwise(bytes));
+}
+
+/**
+ * `parseEventLog`, pausing every `EVENTS_PER_STEP` events (`Stepwise`): a hostile log of tens of MiB
+ * holds hundreds of thousands. The same log, or the same error.
+ */
+export function* parseEventLogStepwise(bytes: Uint8Array): Stepwise<ParsedEventLog> {
   try {
-    return parseStrict(bytes, []);
+    return yield* parseStrict(bytes, []);
   } catch (error) {
     for (const quirk of PARSE_QUIRKS) {
       const patched = error instanceof EventLogParseError ? quirk.apply(bytes) : null;
       if (patched !== null) {
-        return parseStrict(patched, [quirk.id]);
+        return yield* parseStrict(patched, [quirk.id]);
       }
     }
     throw error;
   }
 }
 
-function parseStrict(bytes: Uint8Array, quirksApplied: readonly string[]): ParsedEventLog {
+function* parseStrict(bytes: Uint8Array, quirksApplied: readonly string[]): Stepwise<ParsedEventLog> {
   if (bytes.length === 0) {
     throw new EventLogParseError('the event log is empty', 0, []);
   }
@@ -62,13 +72,14 @@ function parseStrict(bytes: Uint8Array, quirksApplied: readonly string[]): Parse
   while (r.remaining > 0) {
     const sequence = events.length;
     events.push(specId === null ? readSha1Event(r, sequence) : readCryptoAgileEvent(r, sequence, specId.algorithms));
+    if (sequence % EVENTS_PER_STEP === 0) yield;
   }
   return {
     format: specId === null ? 'sha1' : 'crypto-agile',
     specId,
     algorithms,
     events,
-    startupLocality: findStartupLocality(events),
+    startupLocality: yield* findStartupLocality(events),
     quirksApplied,
   };
 }
@@ -151,9 +162,10 @@ function event(
  * S-CRTM ran at locality 3, or 4 for an H-CRTM. A second such event, or a malformed one, is refused:
  * it would make the initial value of PCR 0 ambiguous.
  */
-function findStartupLocality(events: readonly UntrustedEvent[]): number | null {
+function* findStartupLocality(events: readonly UntrustedEvent[]): Stepwise<number | null> {
   let locality: number | null = null;
   for (const e of events) {
+    if (e.sequence % EVENTS_PER_STEP === EVENTS_PER_STEP - 1) yield;
     if (e.untrustedType !== EV_NO_ACTION || !startsWithAscii(e.untrustedData, STARTUP_LOCALITY_SIGNATURE)) {
       continue;
     }

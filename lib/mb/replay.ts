@@ -1,6 +1,8 @@
 import type { ParsedEventLog, UntrustedEvent } from './event-log.js';
 import { EV_NO_ACTION } from './internal/event-types.js';
 import { digestWith, type HashAlgorithm } from './internal/hash-algorithms.js';
+import { EVENTS_PER_STEP } from './internal/events-per-step.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 /** PCR index → value, for one bank. */
 export type PcrBank = ReadonlyMap<number, Uint8Array>;
@@ -34,10 +36,15 @@ export interface EventLogReplay {
  * This computes what the log claims; it proves nothing until compared with quoted PCR values.
  */
 export function replayEventLog(log: ParsedEventLog): EventLogReplay {
+  return finish(replayEventLogStepwise(log));
+}
+
+/** `replayEventLog`, pausing every `EVENTS_PER_STEP` events of each bank (`Stepwise`): the same replay. */
+export function* replayEventLogStepwise(log: ParsedEventLog): Stepwise<EventLogReplay> {
   const banks = new Map<string, BankReplay>();
   const unreplayable: UnreplayableBank[] = [];
   for (const alg of log.algorithms) {
-    const result = replayBank(log, alg);
+    const result = yield* replayBank(log, alg);
     if (typeof result === 'string') {
       unreplayable.push({ bank: alg.name, reason: result });
     } else {
@@ -61,12 +68,13 @@ export function initialPcrValue(pcrIndex: number, size: number, startupLocality:
   return value;
 }
 
-function replayBank(log: ParsedEventLog, alg: HashAlgorithm): Map<number, Uint8Array> | string {
+function* replayBank(log: ParsedEventLog, alg: HashAlgorithm): Stepwise<Map<number, Uint8Array> | string> {
   if (alg.nodeName === null) {
     return `no implementation of ${alg.name} is available`;
   }
   const pcrs = new Map<number, Uint8Array>();
   for (const event of log.events) {
+    if (event.sequence % EVENTS_PER_STEP === EVENTS_PER_STEP - 1) yield;
     if (!isExtended(event)) {
       continue;
     }

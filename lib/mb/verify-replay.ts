@@ -4,9 +4,10 @@ import type { ParsedEventLog } from './event-log.js';
 import { hashAlgorithmByName, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { mbFailure, type MbFailure } from './mb-failure.js';
 import { REPLAY_QUIRKS } from './internal/quirks.js';
-import { initialPcrValue, replayEventLog } from './replay.js';
-import { buildVerifiedEventLog, type VerifiedEventLog } from './internal/verified-event-log.js';
+import { initialPcrValue, replayEventLogStepwise } from './replay.js';
+import { buildVerifiedEventLogStepwise, type VerifiedEventLog } from './internal/verified-event-log.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
+import { finish, type Stepwise } from '../ima/stepwise.js';
 
 /** Quoted PCR values: `{bank: {index: digest}}`, digests as hex (optionally `0x`-prefixed) or bytes. */
 export type QuotedPcrs = Readonly<Record<string, Readonly<Record<string, string | Uint8Array>>>>;
@@ -58,15 +59,24 @@ export function verifyReplay(
   quotedPcrs: QuotedPcrs,
   options: VerifyReplayOptions = {},
 ): ReplayVerification {
+  return finish(verifyReplayStepwise(log, quotedPcrs, options));
+}
+
+/** `verifyReplay`, pausing between chunks of events (`Stepwise`): the same verification, or the same error. */
+export function* verifyReplayStepwise(
+  log: ParsedEventLog,
+  quotedPcrs: QuotedPcrs,
+  options: VerifyReplayOptions = {},
+): Stepwise<ReplayVerification> {
   const quoted = normaliseQuoted(quotedPcrs, new Set(options.pcrs ?? MEASUREDBOOT_PCRS));
-  let outcome = compare(log, quoted);
+  let outcome = yield* compare(log, quoted);
   let patchedLog = log;
   let applied: string[] = [];
   if (outcome.mismatched.length > 0) {
     const mismatchedPcrs = new Set(outcome.mismatched.map((m) => m.pcrIndex));
     for (const quirk of REPLAY_QUIRKS) {
       const patched = quirk.affects.some((pcr) => mismatchedPcrs.has(pcr)) ? quirk.apply(log) : null;
-      const retry = patched === null ? null : compare(patched, quoted);
+      const retry = patched === null ? null : yield* compare(patched, quoted);
       if (patched !== null && retry !== null && retry.mismatched.length === 0) {
         outcome = retry;
         patchedLog = patched;
@@ -81,7 +91,7 @@ export function verifyReplay(
     ...outcome,
     quirksApplied,
     failures: outcome.mismatched.map(pcrFailure),
-    verifiedLog: verifiedPart(patchedLog, outcome, quirksApplied),
+    verifiedLog: yield* verifiedPart(patchedLog, outcome, quirksApplied),
   };
 }
 
@@ -93,8 +103,8 @@ interface Outcome {
 
 type NormalisedQuote = Map<HashAlgorithm, Map<number, Uint8Array>>;
 
-function compare(log: ParsedEventLog, quoted: NormalisedQuote): Outcome {
-  const replay = replayEventLog(log);
+function* compare(log: ParsedEventLog, quoted: NormalisedQuote): Stepwise<Outcome> {
+  const replay = yield* replayEventLogStepwise(log);
   const outcome: Outcome = { matched: [], mismatched: [], unverifiable: [] };
   for (const [alg, pcrs] of quoted) {
     const bank = replay.banks.get(alg.name);
@@ -113,13 +123,13 @@ function compare(log: ParsedEventLog, quoted: NormalisedQuote): Outcome {
   return outcome;
 }
 
-function verifiedPart(log: ParsedEventLog, outcome: Outcome, quirksApplied: readonly string[]): VerifiedEventLog | null {
+function* verifiedPart(log: ParsedEventLog, outcome: Outcome, quirksApplied: readonly string[]): Stepwise<VerifiedEventLog | null> {
   const bad = new Set(outcome.mismatched.map((m) => m.pcrIndex));
   for (const name of BANK_PREFERENCE) {
     const pcrs = outcome.matched.filter((m) => m.bank === name && !bad.has(m.pcrIndex)).map((m) => m.pcrIndex);
     const alg = hashAlgorithmByName(name);
     if (pcrs.length > 0 && alg !== undefined) {
-      return buildVerifiedEventLog(log, alg, pcrs, quirksApplied);
+      return yield* buildVerifiedEventLogStepwise(log, alg, pcrs, quirksApplied);
     }
   }
   return null;

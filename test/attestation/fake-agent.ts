@@ -61,6 +61,8 @@ export interface QuoteRequest {
   readonly imaEntry?: number;
   /** `partial=1`: leave `pubkey` out. */
   readonly partial?: boolean;
+  /** Leave `mb_measurement_list` out even when PCR 0 is asked for: the caller adds it (a huge log, encoded once). */
+  readonly leaveBootLogOut?: boolean;
 }
 
 /**
@@ -181,7 +183,7 @@ export class FakeAgent {
       ima_measurement_list: this.imaLines.slice(start).map((line) => `${line}\n`).join(''),
       ima_measurement_list_entry: start,
       ...(request.partial === true ? {} : { pubkey: this.nkPem }),
-      ...(this.bootLog !== undefined && (request.mask & 1) === 1
+      ...(this.bootLog !== undefined && (request.mask & 1) === 1 && request.leaveBootLogOut !== true
         ? { mb_measurement_list: Buffer.from(this.bootLog).toString('base64') }
         : {}),
     };

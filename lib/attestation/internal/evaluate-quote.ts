@@ -89,7 +89,7 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | 
   return finish(evaluateQuoteStepwise(input));
 }
 
-/** `evaluateQuote`, pausing between chunks of the IMA list's lines (`Stepwise`): the same result. */
+/** `evaluateQuote`, pausing between chunks of the boot log's events and of the IMA list's lines (`Stepwise`): the same result. */
 export function* evaluateQuoteStepwise(input: EvaluateQuoteInput): Stepwise<EvaluateQuoteResult | BootLogNotReusable> {
   const { state, policies, options = {} } = input;
   const severity = options.severityPolicy ?? DEFAULT_SEVERITY;

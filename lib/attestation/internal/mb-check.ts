@@ -1,4 +1,4 @@
-import { checkMeasuredBoot } from '../../mb/check-measured-boot.js';
+import { checkMeasuredBootStepwise } from '../../mb/check-measured-boot.js';
 import { MB_MATCH_ALLOWANCE_FAILURE_ID, type MbFailure } from '../../mb/mb-failure.js';
 import type { MbRefstate } from '../../mb/mb-refstate.js';
 import { MatchAllowanceExceeded, type MatchAllowance } from '../../python-regex/match-allowance.js';
@@ -8,6 +8,7 @@ import { hashParts, toHex } from './digest.js';
 import type { FailureEvent } from './failure.js';
 import type { MeasuredBootMemo } from '../mb-check-memo.js';
 import { unusedPcrEvent } from '../pcr-checks.js';
+import { finish, type Stepwise } from '../../ima/stepwise.js';
 
 /** Keylime `[verifier] measured_boot_policy_name`: which policy judges the refstate. */
 export type MeasuredBootPolicyName = 'example' | 'accept-all';
@@ -69,8 +70,16 @@ export interface MbCheckOutcome {
  * nothing of it, the next round tries again).
  */
 export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
+  return finish(checkMbLogStepwise(input));
+}
+
+/**
+ * `checkMbLog`, pausing between pieces of the log as it is decoded, parsed, replayed and evaluated
+ * (`Stepwise`): the same outcome. A memo hit pauses nowhere.
+ */
+export function* checkMbLogStepwise(input: MbCheckInput): Stepwise<MbCheckOutcome> {
   try {
-    return input.memo === undefined ? checkMbLogOnce(input) : input.memo.check(input, checkMbLogOnce);
+    return input.memo === undefined ? yield* checkMbLogOnce(input) : yield* input.memo.check(input, checkMbLogOnce);
   } catch (error) {
     if (!(error instanceof MatchAllowanceExceeded)) {
       throw error;
@@ -84,7 +93,7 @@ export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
   }
 }
 
-function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {
+function* checkMbLogOnce(input: MbCheckInput): Stepwise<MbCheckOutcome> {
   const quotedBoot = MEASUREDBOOT_PCRS.filter((pcr) => input.pcrs.has(pcr));
   const hasLog = input.eventLog !== undefined && input.eventLog !== null && input.eventLog !== '';
   if (!hasLog) {
@@ -95,7 +104,7 @@ function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {
   const quotedPcrs = {
     [input.hashAlg]: Object.fromEntries(quotedBoot.map((pcr) => [String(pcr), input.pcrs.get(pcr) as Uint8Array])),
   };
-  const result = checkMeasuredBoot({
+  const result = yield* checkMeasuredBootStepwise({
     eventLog: input.eventLog as string | Uint8Array,
     quotedPcrs,
     ...(evaluate && input.refstate !== null ? { refstate: input.refstate } : {}),

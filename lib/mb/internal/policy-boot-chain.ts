@@ -22,23 +22,44 @@ import {
   sequenceFindings,
   type PolicyFinding,
 } from './policy-finding.js';
+import { pickInSteps } from './events-per-step.js';
+import type { Stepwise } from '../../ima/stepwise.js';
 
 /**
  * Firmware and boot-chain checks of the `example` policy: S-CRTM version and firmware code in PCR 0
  * (one `scrtm_and_bios` entry must match exactly, in order), PCR 2 code against `option_roms` when
  * the refstate lists them, and the boot chain (one `kernels` entry must match: PCR 4 applications,
  * PCR 9 kernel and initrd, PCR 8 command line). The command line patterns are charged to
- * `allowance` when given.
+ * `allowance` when given. Pauses between chunks of events (`Stepwise`).
  *
  * @throws whatever `allowance` throws when a pattern's run could pass it.
  */
-export function bootChainFindings(events: readonly BootEvent[], refstate: MbRefstate, allowance?: MatchAllowance): PolicyFinding[] {
-  return [...firmwareFindings(events, refstate), ...optionRomFindings(events, refstate), ...kernelFindings(events, refstate, allowance)];
+export function* bootChainFindings(events: readonly BootEvent[], refstate: MbRefstate, allowance?: MatchAllowance): Stepwise<PolicyFinding[]> {
+  // Each component picked a chunk of events at a time: a hostile log may hold hundreds of thousands of one kind.
+  const chain: BootChain = {
+    scrtm: yield* pickInSteps(events, scrtmEvents),
+    code: yield* pickInSteps(events, firmwareCode),
+    pcr2: yield* pickInSteps(events, pcr2Code),
+    apps: yield* pickInSteps(events, bootApplications),
+    initrds: yield* pickInSteps(events, initrdEvents),
+    kernels: yield* pickInSteps(events, vmlinuzEvents),
+    cmdlines: yield* pickInSteps(events, kernelCommandLines),
+  };
+  return [...firmwareFindings(chain, refstate), ...optionRomFindings(chain, refstate), ...kernelFindings(chain, refstate, allowance)];
 }
 
-function firmwareFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
-  const scrtm = scrtmEvents(events);
-  const code = firmwareCode(events);
+/** The events of each boot-chain component, in log order. */
+interface BootChain {
+  readonly scrtm: readonly BootEvent[];
+  readonly code: readonly BootEvent[];
+  readonly pcr2: readonly BootEvent[];
+  readonly apps: readonly BootEvent[];
+  readonly initrds: readonly BootEvent[];
+  readonly kernels: readonly BootEvent[];
+  readonly cmdlines: readonly KernelCommandLine[];
+}
+
+function firmwareFindings({ scrtm, code }: BootChain, refstate: MbRefstate): PolicyFinding[] {
   const alternatives = refstate.scrtm_and_bios.map((allowed, i) => {
     const where = `scrtm_and_bios[${i}]`;
     const expectedScrtm = allowed.scrtm === undefined ? [] : [allowed.scrtm[POLICY_BANK]];
@@ -50,13 +71,13 @@ function firmwareFindings(events: readonly BootEvent[], refstate: MbRefstate): P
   return bestAlternative(alternatives, 'scrtm_and_bios');
 }
 
-function optionRomFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+function optionRomFindings({ pcr2 }: BootChain, refstate: MbRefstate): PolicyFinding[] {
   const allowed = refstate.option_roms;
   if (allowed === undefined) {
     return [];
   }
   const allowedSet = digestSet(allowed);
-  return pcr2Code(events)
+  return pcr2
     .filter((e) => !inDigestSet(e, allowedSet))
     .map((e) => ({
       component: 'option_roms',
@@ -67,12 +88,10 @@ function optionRomFindings(events: readonly BootEvent[], refstate: MbRefstate): 
     }));
 }
 
-function kernelFindings(events: readonly BootEvent[], refstate: MbRefstate, allowance: MatchAllowance | undefined): PolicyFinding[] {
+function kernelFindings(chain: BootChain, refstate: MbRefstate, allowance: MatchAllowance | undefined): PolicyFinding[] {
   const firmwareApps = digestSet(refstate.firmware_apps ?? []);
-  const apps = bootApplications(events).filter((e) => !inDigestSet(e, firmwareApps));
-  const initrds = initrdEvents(events);
-  const kernels = vmlinuzEvents(events);
-  const cmdlines = kernelCommandLines(events);
+  const apps = chain.apps.filter((e) => !inDigestSet(e, firmwareApps));
+  const { initrds, kernels, cmdlines } = chain;
   const alternatives = refstate.kernels.map((k, i) => {
     const where = `kernels[${i}]`;
     return [

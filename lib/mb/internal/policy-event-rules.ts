@@ -6,6 +6,8 @@ import { grubString, loaderCommand } from './grub-strings.js';
 import type { PolicyFinding } from './policy-finding.js';
 import { configVariableName, isAuthorityVariable, variableOf } from './secure-boot-variables.js';
 import { withoutTrailingNuls } from './trailing-nuls.js';
+import { EVENTS_PER_STEP } from './events-per-step.js';
+import type { Stepwise } from '../../ima/stepwise.js';
 
 /**
  * Which (PCR, event type) combinations may appear in the PCRs the `example` policy covers, like
@@ -225,13 +227,15 @@ const AFTER_SEPARATOR: ReadonlyMap<number, ReadonlySet<number>> = new Map([
 /**
  * Applies the rules to every event of the policy's PCRs, in log order (the order each PCR was
  * extended in). PCR 2 (option ROMs and drivers) accepts every event type; its digests are checked
- * against `option_roms` when the refstate has it.
+ * against `option_roms` when the refstate has it. Pauses every `EVENTS_PER_STEP` events (`Stepwise`).
  */
-export function eventRuleFindings(events: readonly BootEvent[]): PolicyFinding[] {
+export function* eventRuleFindings(events: readonly BootEvent[]): Stepwise<PolicyFinding[]> {
   const findings: PolicyFinding[] = [];
   const separated = new Set<number>();
   let previousPcr8: BootEvent | null = null;
-  for (const e of events) {
+  for (let i = 0; i < events.length; i += 1) {
+    if (i % EVENTS_PER_STEP === EVENTS_PER_STEP - 1) yield;
+    const e = events[i] as BootEvent;
     if (!EXAMPLE_POLICY_PCRS.includes(e.pcrIndex)) {
       continue;
     }

@@ -7,15 +7,24 @@ import { shimValidationFindings } from './policy-shim-validation.js';
 import { digestIs, digestSet, inDigestSet, LISTED_EVENTS, listedNote, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
+import { pickInSteps } from './events-per-step.js';
+import { configVariableMeasurements } from './secure-boot-variables.js';
+import type { Stepwise } from '../../ima/stepwise.js';
 
 /**
  * Secure Boot checks of the `example` policy: the SecureBoot variable, PK/KEK/db (every key in the
  * log must be allowed), dbx (every required revocation must be present) and shim's MOK lists.
- * Variable contents are used only when their digest proves them (`dataMatchesDigest`).
+ * Variable contents are used only when their digest proves them (`dataMatchesDigest`). Pauses between
+ * chunks of events (`Stepwise`).
  */
-export function secureBootFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+export function* secureBootFindings(events: readonly BootEvent[], refstate: MbRefstate): Stepwise<PolicyFinding[]> {
+  // The events each check reads, picked a chunk at a time: the checks below read these alone, and
+  // pick them again from these (the same events), however many a hostile log holds.
+  const configuration = yield* pickInSteps(events, (chunk) => configVariableMeasurements(chunk).map((m) => m.event));
+  const pcr14 = yield* pickInSteps(events, (chunk) => chunk.filter((e) => e.pcrIndex === 14));
+  const shim = yield* pickInSteps(events, (chunk) => shimValidationFindings(chunk, refstate.has_secureboot));
   const findings: PolicyFinding[] = [];
-  const sb = secureBootState(events);
+  const sb = secureBootState(configuration);
   if (sb.enabled === null) {
     findings.push({ component: 'secure_boot', reason: sb.reason ?? 'Secure Boot state unknown', expected: refstate.has_secureboot, actual: null });
   } else if (sb.event !== null && !sb.event.dataMatchesDigest) {
@@ -29,14 +38,14 @@ export function secureBootFindings(events: readonly BootEvent[], refstate: MbRef
       events: sb.event === null ? [] : [sb.event.sequence],
     });
   }
-  const measured = keyVariableMeasurements(events);
+  const measured = keyVariableMeasurements(configuration);
   findings.push(
     ...allowedKeyFindings('PK', 'pk', measured.PK, refstate.pk, refstate.has_secureboot),
     ...allowedKeyFindings('KEK', 'kek', measured.KEK, refstate.kek, refstate.has_secureboot),
     ...allowedKeyFindings('db', 'db', measured.db, refstate.db, refstate.has_secureboot),
     ...requiredRevocations(measured.dbx, refstate.dbx, refstate.has_secureboot),
-    ...mokFindings(events, refstate),
-    ...shimValidationFindings(events, refstate.has_secureboot),
+    ...mokFindings(pcr14, refstate),
+    ...shim,
   );
   return findings;
 }

@@ -5,6 +5,11 @@ import { grubString } from './grub-strings.js';
 import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
 import { isExtended } from '../replay.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
+import { EVENTS_PER_STEP } from './events-per-step.js';
+import { finish, type Stepwise } from '../../ima/stepwise.js';
+
+/** Bytes of event data hashed between pauses: one event's data may be MiB long, each hashed up to four times. */
+const DATA_BYTES_PER_STEP = 1024 * 1024;
 
 /**
  * An event of a log whose replay matched quoted PCR values. Its digest is trusted (it went into a
@@ -51,9 +56,24 @@ export function buildVerifiedEventLog(
   pcrs: readonly number[],
   quirksApplied: readonly string[],
 ): VerifiedEventLog {
+  return finish(buildVerifiedEventLogStepwise(log, bank, pcrs, quirksApplied));
+}
+
+/** `buildVerifiedEventLog`, pausing between chunks of events or of data hashed (`Stepwise`): the same log. */
+export function* buildVerifiedEventLogStepwise(
+  log: ParsedEventLog,
+  bank: HashAlgorithm,
+  pcrs: readonly number[],
+  quirksApplied: readonly string[],
+): Stepwise<VerifiedEventLog> {
   const wanted = new Set(pcrs);
   const events: VerifiedEvent[] = [];
+  let dataBytes = 0;
   for (const event of log.events) {
+    if (event.sequence % EVENTS_PER_STEP === EVENTS_PER_STEP - 1 || dataBytes >= DATA_BYTES_PER_STEP) {
+      dataBytes = 0;
+      yield;
+    }
     if (!wanted.has(event.pcrIndex) || !isExtended(event)) {
       continue;
     }
@@ -62,6 +82,7 @@ export function buildVerifiedEventLog(
       continue;
     }
     events.push(verifiedEvent(event, bank, digest));
+    dataBytes += event.untrustedData.length;
   }
   return { bank, pcrs: [...pcrs].sort((a, b) => a - b), events, quirksApplied };
 }

@@ -235,8 +235,8 @@ export class PushJudgement {
     const { attestation, record } = answer;
     const compilePolicies = await this.readPolicies(record);
     try {
-      // A slice at a time (`judgeInSlices`): a whole IMA log of tens of MiB does not hold the event loop
-      // (the other agents' requests, the pull rounds, /health) for the seconds its replay takes.
+      // A slice at a time (`judgeInSlices`): a whole IMA log or boot log of tens of MiB does not hold the
+      // event loop (the other agents' requests, the pull rounds, /health) for the seconds its replay takes.
       return await judgeInSlices(
         decidePushEvidence({
           state: record.state,

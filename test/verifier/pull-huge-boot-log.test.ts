@@ -1,0 +1,144 @@
+import { createServer, type Server } from 'node:https';
+import { expect } from 'chai';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
+import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
+import { OffThreadJson } from '../../lib/http/off-thread-json.js';
+import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
+import { ReplyBudget } from '../../lib/http/reply-budget.js';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
+import { PolicyCache } from '../../lib/verifier/policy-cache.js';
+import { loadPolledAgent, type PolledAgent } from '../../lib/verifier/polled-agent.js';
+import { runPullRound } from '../../lib/verifier/pull-round.js';
+import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
+import type { StoredMbPolicy, Versioned, VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
+import { maskOf } from '../attestation/engine-fixtures.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { grownBootLog, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+
+/** The agent's boot log: the real one grown to 40 MiB, some 450,000 events (53 MiB of base64: a pull reply may be 64 MiB). */
+const LOG_BYTES = 40 * 1024 * 1024;
+/** A stall the test allows the verifier's event loop: decoding, parsing, replaying and evaluating this log in one go held it for seconds. */
+const MAX_STALL_MS = 500;
+const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+/** The refstate made from the real log, as stored: the repeated event is a GRUB file it accepts. */
+const MB_POLICY: Versioned<StoredMbPolicy> = {
+  name: 'huge-boot-policy',
+  mbPolicy: JSON.stringify(createRefstate(parseEventLog(REAL_BOOT_LOG), { withoutSecureBoot: true })),
+  version: '1',
+};
+
+const settings: PullSettings = {
+  quoteInterval: 2,
+  retryInterval: 2,
+  maxRetries: 2,
+  exponentialBackoff: true,
+  severity: compileSeverityPolicy(),
+  engine: {},
+};
+
+/**
+ * Issue 10/13: one enrolled pull agent answering with a boot log of tens of MiB (a root user on a
+ * compromised node can extend a PCR at runtime as often as it likes, and log each extend) must not
+ * stall the verifier's event loop — the other agents' rounds, the push routes, /health — for the
+ * seconds its decoding, parsing, replay and policy evaluation take. The round runs as the pull loop
+ * runs it (a real `AgentClient` over TLS, its reply budget and off-thread JSON reader, the real engine)
+ * and reaches the verdict of one go: the log passes the refstate, every boot PCR replayed.
+ */
+describe('pull round: a huge boot log is judged without stalling the event loop', function () {
+  this.timeout(180_000);
+  const agentTls = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
+  const verifierTls = createSelfSignedServerCertificate({ commonName: 'verifier' });
+  let fake: FakeAgent;
+  /** The boot log as a JSON string token, built once: the server only splices it in. */
+  let logJson: Buffer;
+  let server: Server;
+  let port: number;
+  const offThreadJson = new OffThreadJson();
+
+  before(async function () {
+    const grown = grownBootLog(LOG_BYTES);
+    fake = new FakeAgent({ bootLog: grown });
+    logJson = Buffer.from(JSON.stringify(Buffer.from(grown).toString('base64')));
+    server = createServer({ cert: agentTls.certPem, key: agentTls.keyPem }, (req, res) => {
+      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
+      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: Number(query.get('mask')), imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: false, leaveBootLogOut: true });
+      const [head, tail] = JSON.stringify({ code: 200, status: 'Success', results: { ...results, mb_measurement_list: '' } }).split('"mb_measurement_list":""') as [string, string];
+      const before = Buffer.from(`${head}"mb_measurement_list":`);
+      const after = Buffer.from(tail);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': before.length + logJson.length + after.length });
+      res.write(before);
+      void (async () => {
+        // A MiB a turn: the server shares the test's event loop, and encrypting 53 MiB at once would be its stall, not the verifier's.
+        for (let at = 0; at < logJson.length; at += 1024 * 1024) {
+          res.write(logJson.subarray(at, at + 1024 * 1024));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        res.end(after);
+      })();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  after(async function () {
+    server.close();
+    await offThreadJson.close();
+  });
+
+  it('passes the log, every boot PCR replayed, while a 1 ms timer keeps running and the event loop is never held for long', async function () {
+    const agent = await polledAgent(new ReplyBudget(128 * 1024 * 1024));
+    let turns = 0;
+    const ticker = setInterval(() => (turns += 1), 1);
+    const watch = watchEventLoopStalls();
+    let decision: PullDecision;
+    let worstStallMs: number;
+    try {
+      decision = await runPullRound(agent, settings, () => 1_760_000_000);
+      worstStallMs = watch.stop();
+    } finally {
+      watch.stop();
+      clearInterval(ticker);
+      agent.connection.close();
+    }
+    expect(decision.history?.outcome, JSON.stringify(decision.history?.failures.slice(0, 3))).to.equal('pass');
+    expect(decision.state.attestationCount).to.equal(1);
+    expect(turns, 'timer turns while the round ran').to.be.above(20);
+    expect(worstStallMs, 'worst event-loop stall, ms').to.be.below(MAX_STALL_MS);
+  });
+
+  async function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {
+    const load = await loadPolledAgent(record(), {
+      policies: {
+        findRuntime: () => Promise.resolve(undefined),
+        findMb: (name: string) => Promise.resolve(name === MB_POLICY.name ? MB_POLICY : undefined),
+      } as unknown as VerifierPolicyRepository,
+      cache: new PolicyCache(),
+      clientTls: { cert: verifierTls.certPem, key: verifierTls.keyPem },
+      requestTimeoutMs: 120_000,
+      measuredBootEvaluate: 'once',
+      bootLogs: new RepeatedTexts(),
+      replyBudget,
+      offThreadJson,
+    });
+    if (load.kind !== 'loaded') throw new Error(`the agent did not load: ${String(load.error)}`);
+    return load.agent;
+  }
+
+  function record(): VerifierAgentRecord {
+    const mask = `0x${maskOf(BOOT_PCRS).toString(16)}`;
+    return {
+      ...pullAgentEnrolment({ agentId: 'huge-boot-log', port, tpmPolicy: `{"mask": "${mask}"}`, akTpm: fake.akTpm, mtlsCert: agentTls.certPem, supportedVersion: '2.6' }),
+      mbPolicyName: MB_POLICY.name,
+      state: initialAgentState(),
+      owner: 'me',
+      lastAttemptAt: 0,
+      enrolledAt: 0,
+      enrolment: '1',
+    };
+  }
+});

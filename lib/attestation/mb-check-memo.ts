@@ -12,6 +12,13 @@ const LOGS_PER_REFSTATE = 64;
  * its refstate, 256 MiB, by sending junk logs. The least recently used logs go first.
  */
 export const LOG_TEXT_PER_REFSTATE = 16 * 1024 * 1024;
+/**
+ * The longest log (characters of text, or bytes) the memo keeps. A longer one, which only a hostile node
+ * sends, is checked afresh each time (a step at a time) and never kept: looking it up would compare it
+ * with the one kept, a fresh copy of tens of MiB every round (60–300 ms on the event loop for 61 MiB),
+ * or hash it, and keeping it would hold it.
+ */
+export const LONGEST_LOG_KEPT = 4 * 1024 * 1024;
 
 /** Stands for "no refstate" as a WeakMap key. */
 const NO_REFSTATE: object = {};
@@ -40,6 +47,10 @@ export class MeasuredBootMemo {
    * to the entry its lookup found or made, whatever happened to the entry meanwhile.
    */
   *check(input: MbCheckInput, check: (input: MbCheckInput) => Stepwise<MbCheckOutcome>): Stepwise<MbCheckOutcome> {
+    if (input.eventLog !== null && input.eventLog !== undefined && input.eventLog.length > LONGEST_LOG_KEPT) {
+      this.misses += 1;
+      return yield* check(input);
+    }
     const owner = this.logsFor(input.refstate);
     const { logs, logKey } = logEntryOf(owner, input.eventLog);
     const newest = owner.newest;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { checkMbLog, type MbCheckInput } from '../../lib/attestation/internal/mb-check.js';
-import { LOG_TEXT_PER_REFSTATE, MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
+import { LOG_TEXT_PER_REFSTATE, LONGEST_LOG_KEPT, MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { replayEventLog } from '../../lib/mb/replay.js';
@@ -55,6 +55,24 @@ describe('measured-boot check memo', () => {
     expect(own.stats.misses, 'the newest log is kept').to.equal(misses);
     checkMbLog(round(junk('A')));
     expect(own.stats.misses, 'the oldest was pushed out by weight, and is checked afresh').to.equal(misses + 1);
+  });
+
+  it('keeps no log longer than LONGEST_LOG_KEPT: a hostile node\'s huge log is checked afresh each round, never compared with or hashed against one kept', () => {
+    const own = new MeasuredBootMemo();
+    for (const huge of ['A'.repeat(LONGEST_LOG_KEPT + 4), new Uint8Array(LONGEST_LOG_KEPT + 1)]) {
+      const round: MbCheckInput = { eventLog: huge, pcrs: goodPcrs, hashAlg: 'sha256', refstate, evaluatePolicy: true, policyName: 'example', memo: own };
+      const misses = own.stats.misses;
+      const first = checkMbLog(round);
+      const again = checkMbLog({ ...round, eventLog: typeof huge === 'string' ? (' ' + huge).slice(1) : huge });
+      expect(own.stats.misses, 'both checked').to.equal(misses + 2);
+      expect(again, 'a fresh outcome, equal to the first').to.not.equal(first);
+      expect(again).to.deep.equal(first);
+      expect(first.parseEvents.map((event) => event.eventId)).to.have.length(1);
+    }
+    // A log of the longest length kept is kept.
+    const longest = 'A'.repeat(LONGEST_LOG_KEPT);
+    const kept = checkMbLog({ eventLog: longest, pcrs: goodPcrs, hashAlg: 'sha256', refstate, evaluatePolicy: true, policyName: 'example', memo: own });
+    expect(checkMbLog({ eventLog: longest, pcrs: goodPcrs, hashAlg: 'sha256', refstate, evaluatePolicy: true, policyName: 'example', memo: own })).to.equal(kept);
   });
 
   it('checks afresh a log of the same length that differs only at its end, right after a hit on the other', () => {

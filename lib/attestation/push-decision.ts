@@ -220,8 +220,8 @@ const BROKEN_CHAIN = /^(qoute_validation\.quote_validation|measured_boot\.invali
  * is enrolled again (Keylime without `auto_recover_attestation_failures`): its later evidence is
  * judged and recorded, but a pass does not make it trusted. Stepwise: it pauses between chunks of the
  * boot log's events and of the IMA list's lines (an agent's evidence may hold a whole log of tens of
- * MiB), so the verifier judges it
- * a slice at a time, as it judges a pull reply; `finish` runs it to its end at once.
+ * MiB), so the verifier judges it a slice at a time, as it judges a pull reply; `finish` runs it to its
+ * end at once.
  */
 export function* decidePushEvidence(input: PushEvidenceInput): Stepwise<PushVerdict> {
   const { state, policies, choice, evidence, options } = input;

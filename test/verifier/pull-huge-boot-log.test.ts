@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
@@ -18,6 +18,7 @@ import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { grownBootLog, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
+import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 
 /** The agent's boot log: the real one grown to 40 MiB, some 450,000 events (53 MiB of base64: a pull reply may be 64 MiB). */
@@ -64,25 +65,10 @@ describe('pull round: a huge boot log is judged without stalling the event loop'
     const grown = grownBootLog(LOG_BYTES);
     fake = new FakeAgent({ bootLog: grown });
     logJson = Buffer.from(JSON.stringify(Buffer.from(grown).toString('base64')));
-    server = createServer({ cert: agentTls.certPem, key: agentTls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
+    ({ server, port } = await hugeReplyServer(agentTls, (query) => {
       const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: Number(query.get('mask')), imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: false, leaveBootLogOut: true });
-      const [head, tail] = JSON.stringify({ code: 200, status: 'Success', results: { ...results, mb_measurement_list: '' } }).split('"mb_measurement_list":""') as [string, string];
-      const before = Buffer.from(`${head}"mb_measurement_list":`);
-      const after = Buffer.from(tail);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': before.length + logJson.length + after.length });
-      res.write(before);
-      void (async () => {
-        // A MiB a turn: the server shares the test's event loop, and encrypting 53 MiB at once would be its stall, not the verifier's.
-        for (let at = 0; at < logJson.length; at += 1024 * 1024) {
-          res.write(logJson.subarray(at, at + 1024 * 1024));
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        res.end(after);
-      })();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
+      return splicedReply({ ...results, mb_measurement_list: '' }, 'mb_measurement_list', logJson);
+    }));
   });
 
   after(async function () {

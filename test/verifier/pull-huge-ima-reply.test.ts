@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
@@ -16,6 +16,7 @@ import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-reco
 import type { StoredRuntimePolicy, Versioned, VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
+import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 
 /** ima-ng lines of the agent's log: ~170 bytes each, a reply of some 60 MiB (an agent may send 64). */
@@ -67,26 +68,11 @@ describe('pull round: a huge IMA reply is judged without stalling the event loop
   });
 
   before(async function () {
-    server = createServer({ cert: agentTls.certPem, key: agentTls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
+    ({ server, port } = await hugeReplyServer(agentTls, (query) => {
       // Asked past the end of its list, the fake agent quotes with an empty one: the whole list goes in its place.
       const results = { ...fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, imaEntry: fake.imaLines.length, partial: false }), ima_measurement_list_entry: 0 };
-      const [head, tail] = JSON.stringify({ code: 200, status: 'Success', results }).split('"ima_measurement_list":""') as [string, string];
-      const before = Buffer.from(`${head}"ima_measurement_list":`);
-      const after = Buffer.from(tail);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': before.length + listJson.length + after.length });
-      res.write(before);
-      void (async () => {
-        // A MiB a turn: the server shares the test's event loop, and encrypting 40 MiB at once would be its stall, not the verifier's.
-        for (let at = 0; at < listJson.length; at += 1024 * 1024) {
-          res.write(listJson.subarray(at, at + 1024 * 1024));
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        res.end(after);
-      })();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
+      return splicedReply(results, 'ima_measurement_list', listJson);
+    }));
   });
 
   after(async function () {

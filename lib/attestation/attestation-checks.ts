@@ -140,7 +140,9 @@ export function* runAttestationChecksStepwise(input: RoundInput): Stepwise<Round
   }
   const events: FailureEvent[] = [];
   const allowance = input.matchAllowanceNs === undefined ? undefined : new MatchAllowance(input.matchAllowanceNs);
-  const mb = yield* checkMbLogStepwise({ ...mbInput, pcrs, hashAlg: input.hashAlg, allowance });
+  const mbCheck = { ...mbInput, pcrs, hashAlg: input.hashAlg, allowance };
+  // The usual round, a memo hit, makes no generator; a miss is checked a step at a time.
+  const mb = mbInput.memo?.recall(mbCheck) ?? (yield* checkMbLogStepwise(mbCheck));
   append(events, mb.parseEvents);
   if (input.bindPublicKey !== null) {
     events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));

@@ -42,6 +42,32 @@ export class MeasuredBootMemo {
   private misses = 0;
 
   /**
+   * The outcome kept for `input` (a base64 text), or undefined: the usual round's lookup, as `check`
+   * makes it, without a generator to make. A miss leaves the memo as it was, for `check` to look again.
+   */
+  recall(input: MbCheckInput): MbCheckOutcome | undefined {
+    if (typeof input.eventLog !== 'string' || input.eventLog.length > LONGEST_LOG_KEPT) {
+      return undefined;
+    }
+    const owner = this.logsFor(input.refstate);
+    const logs = owner.texts;
+    const logKey = input.eventLog;
+    const newest = owner.newest;
+    const outcomes = newest !== undefined && newest.logs === logs && newest.logKey === logKey ? newest.outcomes : logs.get(logKey);
+    const hit = outcomes?.find((entry) => sameRest(entry, input));
+    if (outcomes === undefined || hit === undefined) {
+      return undefined;
+    }
+    if (outcomes !== newest?.outcomes) {
+      logs.delete(logKey);
+      logs.set(logKey, outcomes);
+      owner.newest = { logs, logKey, outcomes };
+    }
+    this.hits += 1;
+    return hit.outcome;
+  }
+
+  /**
    * The memoised outcome of `check(input)`, which on a miss runs a step at a time (`Stepwise`: a
    * hostile log of tens of MiB). Other rounds may use the memo between its steps: the outcome is added
    * to the entry its lookup found or made, whatever happened to the entry meanwhile.

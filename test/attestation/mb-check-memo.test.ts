@@ -42,6 +42,21 @@ describe('measured-boot check memo', () => {
     expect(fromText).to.not.equal(first);
   });
 
+  it('recalls a kept outcome without checking (the usual round), and nothing for another PCR value, leaving the memo as it was', () => {
+    const own = new MeasuredBootMemo();
+    const text = Buffer.from(BOOT_LOG).toString('base64');
+    const round = (pcrs: ReadonlyMap<number, Uint8Array>): MbCheckInput => ({ eventLog: text, pcrs, hashAlg: 'sha256', refstate, evaluatePolicy: true, policyName: 'example', memo: own });
+    expect(own.recall(round(goodPcrs)), 'nothing kept yet').to.equal(undefined);
+    const checked = checkMbLog(round(goodPcrs));
+    expect(own.recall(round(new Map(goodPcrs)))).to.equal(checked);
+    expect(own.stats).to.deep.equal({ hits: 1, misses: 1 });
+    const changed = new Map(goodPcrs).set(4, new Uint8Array(32).fill(9));
+    expect(own.recall(round(changed))).to.equal(undefined);
+    expect(own.recall({ ...round(goodPcrs), eventLog: BOOT_LOG }), 'a byte log is left to the check').to.equal(undefined);
+    expect(own.stats).to.deep.equal({ hits: 1, misses: 1 });
+    expect(checkMbLog(round(changed)).pcrEvents.map((event) => event.eventId)).to.deep.equal(['measured_boot.invalid_pcr_4']);
+  });
+
   it('keeps at most LOG_TEXT_PER_REFSTATE characters of log text per refstate: junk logs of a node whose quotes verify push out the oldest, not pile up', () => {
     const own = new MeasuredBootMemo();
     const junk = (letter: string): string => letter.repeat(4 * 1024 * 1024);

@@ -5,6 +5,7 @@ import { initialAgentState, type AgentAttestationState } from '../../lib/attesta
 import { evaluateQuote, type EvaluateQuoteResult } from '../../lib/attestation/internal/evaluate-quote.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
+import { MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import type { MbRefstate } from '../../lib/mb/mb-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
@@ -49,6 +50,23 @@ describe('evaluateQuote with a real UEFI boot log (measured boot)', () => {
     const result = evaluate(polled, policies);
     expect(ids(result)).to.deep.equal([]);
     expect(result.claims.measuredBoot).to.deep.equal({ replayedPcrs: BOOT_PCRS, policy: 'example' });
+  });
+
+  it('with a memo, judges a repeated log from it (no check) and still fails a boot PCR the log no longer replays to', () => {
+    const mbMemo = new MeasuredBootMemo();
+    const round = (): EvaluateQuoteResult => {
+      const reply = agent.reply({ nonce: NONCE, mask: maskOf(BOOT_PCRS), imaEntry: 0 });
+      return evaluateQuote({ state: polled, policies, reply, nonce: NONCE, now: NOW, options: { mbMemo } });
+    };
+    const first = round();
+    expect(ids(first)).to.deep.equal([]);
+    const again = round();
+    expect(ids(again)).to.deep.equal([]);
+    expect(again.claims.measuredBoot).to.equal(first.claims.measuredBoot);
+    expect(mbMemo.stats).to.deep.equal({ hits: 1, misses: 1 });
+    agent.extend(4, new Uint8Array(32).fill(7));
+    expect(ids(round())).to.deep.equal(['measured_boot.invalid_pcr_4']);
+    expect(mbMemo.stats).to.deep.equal({ hits: 1, misses: 2 });
   });
 
   it('fails a changed boot component against the refstate (measured_boot.policy_example)', () => {

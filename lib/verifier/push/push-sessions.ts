@@ -9,7 +9,7 @@ import type { PushSessionRepository } from './push-session-repository.js';
 import { PushRefused } from './push-reply.js';
 import { RateLimiter } from './rate-limiter.js';
 import { SlowHashGate } from './slow-hash-gate.js';
-import { hashTokenSecret, tokenSecretMatches } from './token-hash.js';
+import { checkTokenHashIterations, hashTokenSecret, tokenHashIterations, tokenSecretMatches } from './token-hash.js';
 
 export interface PushSessionSettings {
   /** Seconds a challenge may be answered (`nonce_lifetime`). */
@@ -17,7 +17,10 @@ export interface PushSessionSettings {
   /** Seconds a token lasts (`session_lifetime`). */
   readonly sessionLifetime: number;
   readonly verifierId: string;
-  /** PBKDF2 iterations (Keylime's 600 000; tests may lower it). */
+  /**
+   * PBKDF2 iterations: Keylime's 600 000 (`tokenHashIterations`); fewer only in a test process that
+   * lowered them (`checkTokenHashIterations`), the constructor throws otherwise.
+   */
   readonly hashIterations?: number;
   /** The silence sweep's timeout and grace: an agent's hash waits at the gate by the deadline they give it. */
   readonly silence: PushSilenceTiming;
@@ -139,12 +142,15 @@ export class PushSessions {
   private readonly cacheKey = randomBytes(32);
   private readonly verified: BoundedCache<string, RememberedToken>;
   private readonly slowHashes: SlowHashGate;
+  private readonly hashIterations: number;
 
   constructor(
     private readonly repository: PushSessionRepository,
     private readonly agents: VerifierAgentRepository,
     private readonly settings: PushSessionSettings,
   ) {
+    this.hashIterations = settings.hashIterations ?? tokenHashIterations();
+    checkTokenHashIterations(this.hashIterations);
     this.verified = new BoundedCache(REMEMBERED_TOKENS);
     this.slowHashes = settings.slowHashes ?? new SlowHashGate();
   }
@@ -240,7 +246,7 @@ export class PushSessions {
     this.provenPerAgent.take(agentId, now.getTime());
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
-    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations), deadline, clientGone, agentId);
+    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.hashIterations), deadline, clientGone, agentId);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
@@ -287,7 +293,7 @@ export class PushSessions {
       // is not enough, as checks sent at once all passed it while they waited for their reads.
       if (this.slowChecks.take(sessionId, now.getTime()) !== undefined) throw tooManyChecks();
       const token = session.token;
-      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, gone, agentId))) {
+      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.hashIterations), deadline, gone, agentId))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }

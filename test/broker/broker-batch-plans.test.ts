@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { CLAIM_ATTESTED_MANY, TOKEN_ACCESS_MANY } from '../../lib/broker/broker-statements.js';
 import type { FixedStatement } from '../../lib/db/fixed-statement.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 /** Rows in each table the batches look up: enough that hashing the whole table is never the cheap plan. */
 const ROWS = 20_000;
@@ -31,9 +30,8 @@ describe('broker: the claim and release batches look rows up by key (PostgreSQL)
 
   before(async function () {
     this.timeout(120_000);
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     await knex.raw(`insert into broker_sessions (id, nonce, tee, expires_at) select 'session-' || g, 'nonce', 'tpm', 0 from generate_series(1, ?) g`, [ROWS]);
     await knex.raw(`insert into broker_nodes (agent_id, tpm_policy, groups, updated_at) select 'node-' || g, '{}', '[]', 0 from generate_series(1, ?) g`, [ROWS]);
     await knex.raw(`insert into broker_revocations (agent_id, revoked_at, reason) select 'node-' || g, 0, 'test' from generate_series(1, ?) g`, [ROWS]);

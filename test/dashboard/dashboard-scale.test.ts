@@ -3,8 +3,7 @@ import { timeDashboardQueries, seedVerifierAgents } from '../../bench/dashboard-
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
 import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
 import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 describe('dashboard queries at 10,000 agents', function () {
   this.timeout(120_000);
@@ -12,8 +11,7 @@ describe('dashboard queries at 10,000 agents', function () {
   let queries: DashboardQueries;
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     await seedVerifierAgents(opened.database.knex, 10_000, 5);
     // The seed's last successes are up to 10 minutes old: a bound of an hour keeps every PASS fresh.
     queries = new DashboardQueries(opened.database.knex, 11, statusFreshnessBounds({ ...new VerifierConfig(), staleAfter: 3600 }), () => Date.now() / 1000);

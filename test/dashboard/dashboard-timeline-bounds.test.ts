@@ -2,10 +2,9 @@ import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
 import { nodePage } from '../../lib/dashboard/dashboard-pages.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
 import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { insertFailedRound } from './node-history.js';
 
 const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
@@ -27,9 +26,8 @@ describe("dashboard: a node's timeline is bounded whatever number of failures a 
   let queries: DashboardQueries;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
     const padded = Array.from({ length: FAILURES }, (_, i) => ({ event_id: NOT_IN_ALLOWLIST, context: { path: `/tmp/${String(i).padStart(8, '0')}/${'x'.repeat(400)}` } }));
     // The first one's context alone is 100 kB: it is cut.

@@ -8,9 +8,8 @@ import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
 import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
 import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 
@@ -46,9 +45,8 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
   let queries: DashboardQueries;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     // agent-000001 is `default`'s, agent-000002 `blue`'s.
     await seedVerifierAgents(knex, 2, 0);
     await knex('verifier_runtime_policies').insert({ name: 'rp-1', runtime_policy: '{}', checksum: '0'.repeat(64), generator: 0 });

@@ -8,7 +8,7 @@ import { IronlimeMigrationSource, migrateLatest, MIGRATIONS_TABLE } from '../../
 import { MIGRATIONS } from '../../migrations/index.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { trustLevelOfMetadata } from '../../lib/verifier/verifier-agent-record.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 
@@ -20,9 +20,8 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
   let queries: DashboardQueries;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     // agent-000001…6; even ones are tenant `blue`. Levels as the enrolment stores them from metadata.
     await seedVerifierAgents(knex, 6, 1);
     await knex('verifier_agents').update({ trust_level: 'hardware-tpm' }).where({ agent_id: 'agent-000001' });

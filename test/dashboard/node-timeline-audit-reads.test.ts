@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
 import { capturedQueries, totalRowsRead } from '../helpers/rows-read.js';
 
@@ -20,9 +19,8 @@ describe('dashboard: a node page reads its admin actions, not every verdict of i
   let opened: OpenedDatabase;
 
   before(async () => {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 1, 1, 3 * VERDICTS, 'agent.add', 'cert:tenant', '{"params":{}}');
     await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 2, VERDICTS, 2000, 'verdict', 'verifier:v1', '{"outcome":"pass"}');
     await appendBulkAuditRecords(knex, 'agent-000001', 'agent-000001', 2 + VERDICTS, 1, 1000, 'agent.stop', 'token:ops (operator@default)', '{"params":{},"tenant":"default"}');

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
 import { capturedQueries, totalRowsRead } from '../helpers/rows-read.js';
 
@@ -21,9 +20,8 @@ describe('dashboard: a node page finds its policies\' changes without reading th
   let opened: OpenedDatabase;
 
   before(async () => {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await appendBulkAuditRecords(knex, 'fleet', null, 1, 1, 3 * REFUSED, 'PUT /allowlists/:name', 'cert:tenant', '{"params":{"name":"pol-a"},"status":200}');
     await appendBulkAuditRecords(knex, 'fleet', null, 2, REFUSED, 2000, 'DELETE /agents/:agent_id', 'token:ops (operator@default)', '{"params":{"agent_id":"not an id"},"status":403,"tenant":"default"}');
     await appendBulkAuditRecords(knex, 'fleet', null, 2 + REFUSED, 1, 1000, 'PUT /mbpolicies/:name', 'token:ops (admin@default)', '{"params":{"name":"mb-a"},"status":200,"tenant":"default"}');

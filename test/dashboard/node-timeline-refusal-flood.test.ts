@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { readNodeTimeline, REFUSALS_SHOWN } from '../../lib/dashboard/node-timeline.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { appendBulkAuditRecords } from '../helpers/bulk-audit-records.js';
 import { capturedQueries, totalRowsRead } from '../helpers/rows-read.js';
 
@@ -22,9 +21,8 @@ describe('dashboard: refused requests never hide a node\'s enrolment or its poli
   let opened: OpenedDatabase;
 
   before(async () => {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await appendBulkAuditRecords(knex, NODE.agentId, NODE.agentId, 1, 1, 9000, 'POST /agents/:agent_id', 'token:ops (admin@default)', '{"params":{"agent_id":"agent-000001"},"status":200,"tenant":"default"}');
     await appendBulkAuditRecords(knex, 'fleet', null, 1, 1, 8000, 'PUT /allowlists/:name', 'cert:tenant', '{"params":{"name":"pol-a"},"status":200}');
     // Another tenant's token on the policy's name: refused (404), and hidden from a viewer of `default`.

@@ -3,8 +3,7 @@ import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { ROUNDS_DETAILED, readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { capturedQueries, type CapturedQuery } from '../helpers/rows-read.js';
 
 const ROUNDS = 300;
@@ -32,9 +31,8 @@ describe("dashboard: a node page reads the failures of the rounds it details, no
   let opened: OpenedDatabase;
 
   before(async () => {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
     await knex.raw(
       `insert into verifier_attestation_history (agent_id, tenant, verifier_id, owner, attestation_count, attempted_at, outcome, operational_state, failures)

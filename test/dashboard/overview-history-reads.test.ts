@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { capturedQueries, rowsRead } from '../helpers/rows-read.js';
 
 const AGENTS = 100;
@@ -19,9 +18,8 @@ describe("dashboard: the overview's failures of the last hour read the failed ro
   let opened: OpenedDatabase;
 
   before(async () => {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, AGENTS, 0);
     // In time order, as the verifier appends them; agents 1, 3, 5 (tenant default) and 2 (blue) failed once.
     await knex.raw(

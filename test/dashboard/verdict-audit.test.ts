@@ -6,9 +6,8 @@ import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -25,8 +24,7 @@ describe("verdicts in the audit log, in the round writer's transaction", functio
   let opened: OpenedDatabase;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     await seedVerifierAgents(opened.database.knex, 3, 0);
   });
 

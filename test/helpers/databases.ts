@@ -7,6 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
+import { createMigratedSchema } from './migrated-schema-copy.js';
 import { seedPgliteFolder } from './pglite-template.js';
 
 /**
@@ -67,9 +68,11 @@ export function forEachDatabase(
       before(async function () {
         // PGlite compiles its WebAssembly and migrates: over a minute on a loaded host.
         this.timeout(180_000);
-        opened = kind === 'postgres' ? await openTestSchema() : await openPglite();
-        if (options.migrate === true) {
-          await migrateLatest(opened.database.knex);
+        if (kind === 'postgres') {
+          opened = options.migrate === true ? await openMigratedTestSchema() : await openTestSchema();
+        } else {
+          opened = await openPglite();
+          if (options.migrate === true) await migrateLatest(opened.database.knex);
         }
       });
       body(fixture);
@@ -95,6 +98,21 @@ export async function openTestSchema(): Promise<OpenedDatabase> {
   const schema = `test_${randomBytes(8).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
   await admin.raw('create schema ??', [schema]);
+  return openCreatedSchema(schema, admin);
+}
+
+/**
+ * A fresh random schema as `openTestSchema`'s, with every migration applied (`createMigratedSchema`:
+ * a copy of one migrated schema per process). For tests of the migrations themselves, `openTestSchema`.
+ */
+export async function openMigratedTestSchema(): Promise<OpenedDatabase> {
+  const schema = `test_${randomBytes(8).toString('hex')}`;
+  await createMigratedSchema(TEST_DATABASE_URL, schema);
+  return openCreatedSchema(schema, knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } }));
+}
+
+/** `schema`, just created, opened in its own pool; `admin` drops it on dispose. */
+async function openCreatedSchema(schema: string, admin: Knex): Promise<OpenedDatabase> {
   const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
   return {
     database,

@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, type OpenedDatabase } from './databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from './databases.js';
 
 /** A fresh test schema on PostgreSQL with every migration applied, open for one `describe`. */
 export interface MigratedTestSchema {
@@ -14,8 +13,7 @@ export interface MigratedTestSchema {
 export function useMigratedTestSchema(): MigratedTestSchema {
   let opened: OpenedDatabase | undefined;
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
   });
   after(async function () {
     await opened?.dispose();

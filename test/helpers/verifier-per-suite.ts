@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { openTestSchema, type OpenedDatabase } from './databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from './databases.js';
 
 /** What `verifierPerSuite` holds while its suite runs. */
 export interface SuiteVerifier {
@@ -24,7 +24,7 @@ export function verifierPerSuite(prefix: string, options: { readonly inProcessFo
   let running: RunningVerifier | undefined;
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), prefix));
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     running = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database, ...options });
   });
   after(async () => {

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RevocationOutbox, type OutboxDelivery } from '../../lib/revocation/revocation-outbox.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 
 const HOUR_MS = 3_600_000;
@@ -19,8 +18,7 @@ describe('revocation outbox: the next try is dated on the database clock', funct
   let outbox: RevocationOutbox | undefined;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
   });
 
   afterEach(async function () {

@@ -1,11 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import type { RevocationEnvelope, RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import type { AgentFailureNotice } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
@@ -75,8 +74,7 @@ describe('revocation outbox: a receiver that drips its answer holds only its own
   const close = (): Promise<void> => (closed ??= notifier.close());
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     slowUrl = await listen(slow.server);
     notifier = new RevocationNotifier({
       webhooks: [slowUrl, await listen(good.server)],

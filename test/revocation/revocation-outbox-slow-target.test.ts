@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
@@ -17,8 +16,7 @@ describe('revocation outbox: an in-process target slower than the deadline', fun
   let notifier: RevocationNotifier | undefined;
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
   });
 
   after(async function () {

@@ -3,13 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
 import type { RevocationEnvelope } from '../../lib/revocation/revocation-message.js';
 import type { AgentFailureNotice } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
-import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { forEachDatabase, openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
@@ -62,8 +61,7 @@ describe('revocation outbox: a notice is never lost', function () {
   let opened: OpenedDatabase;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
   });
 
   afterEach(async function () {

@@ -5,7 +5,6 @@ import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import type { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
@@ -15,7 +14,7 @@ import { storeRounds } from '../../lib/verifier/save-rounds.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
@@ -39,9 +38,8 @@ describe('a FAIL recorded over an operator stop, exactly once and only from the 
   let holder: Knex.Transaction | undefined;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
     proxy = new TcpProxy();
     await proxy.start();

@@ -5,14 +5,13 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { decideQuoteReply, type PullDecision, type PullSettings } from '../../lib/attestation/pull-decision.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { MAX_STORED_FAILURES, MAX_STORED_FAILURE_BYTES, storedFailures } from '../../lib/attestation/stored-failures.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { IMA_EVENTS } from '../../lib/ima/ima-failure.js';
 import { historyFromRow } from '../../lib/verifier/verifier-agent-record.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
 import { verdictDetails } from '../../lib/verifier/verdict-audit.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { maskOf, policiesFor } from '../attestation/engine-fixtures.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const NONCE = 'Ai5M5SjYjnkyv4P7itH1';
 const settings: PullSettings = { quoteInterval: 2, retryInterval: 3, maxRetries: 2, exponentialBackoff: true, severity: compileSeverityPolicy(), engine: {} };
@@ -50,8 +49,7 @@ describe('history rows: a round stores a bounded number of failures whatever the
   let opened: OpenedDatabase;
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     await seedVerifierAgents(opened.database.knex, 2, 0);
   });
 

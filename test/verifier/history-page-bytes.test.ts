@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { MAX_STORED_FAILURES, MAX_STORED_FAILURE_BYTES } from '../../lib/attestation/stored-failures.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { MAX_HISTORY_PAGE_BYTES, VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const AGENT = 'agent-history-page';
 /** Rows as large as a row gets: `MAX_STORED_FAILURES` failures of about `MAX_STORED_FAILURE_BYTES` each (~400 KB). */
@@ -20,9 +19,8 @@ describe('history API: a page is bounded by bytes, and pages on [postgres]', fun
   let repository: VerifierAgentRepository;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     const failure = { event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_label: 'emergency', recoverable: true, context: { message: 'x'.repeat(MAX_STORED_FAILURE_BYTES - 150) } };
     const failures = JSON.stringify(Array.from({ length: MAX_STORED_FAILURES }, () => failure));
     for (let i = 0; i < HEAVY_ROWS; i += 1) {

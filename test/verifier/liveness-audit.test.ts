@@ -4,9 +4,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { AuditLog } from '../../lib/audit/audit-log.js';
 import { loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 
@@ -19,8 +18,7 @@ describe('liveness: each status change is a signed audit record in the node\'s s
   let repository: LivenessRepository;
 
   before(async () => {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-liveness-audit-'));
     repository = new LivenessRepository(opened.database.knex, { log: new AuditLog(opened.database.knex, loadOrCreateAuditKey(dataDir)), actor: 'v1' });
     await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 1, mtlsCert: 'unused', proofKey: null }, noAuditRecord, seesEveryTenant);

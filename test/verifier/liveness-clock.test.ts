@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { closedPort } from '../helpers/ports.js';
@@ -24,8 +23,7 @@ describe('liveness monitor: silences measured on the database clock', function (
   const realNow = Date.now;
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     repository = new LivenessRepository(opened.database.knex);
     const tls = createSelfSignedServerCertificate({ commonName: agentId });
     // Nothing listens at the node's port: every check gets no answer.

@@ -2,12 +2,11 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant } from '../helpers/liveness-state.js';
 
@@ -37,8 +36,7 @@ describe('liveness monitor: a node dripping its answer', function () {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     repository = new LivenessRepository(opened.database.knex);
     const port = (server.address() as AddressInfo).port;
     await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port, mtlsCert: tls.certPem, proofKey: null }, noAuditRecord, seesEveryTenant);

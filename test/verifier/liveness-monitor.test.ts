@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import type { LivenessState } from '../../lib/attestation/liveness-decision.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { LivenessRepository, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant } from '../helpers/liveness-state.js';
 import { closedPort } from '../helpers/ports.js';
@@ -38,8 +37,7 @@ describe('liveness monitor: status changes logged from the stored update', funct
   const agentId = 'racing-node';
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     repository = new RacedRepository(opened.database.knex);
     const tls = createSelfSignedServerCertificate({ commonName: agentId });
     // Nothing listens at the node's port: every check gets no answer.

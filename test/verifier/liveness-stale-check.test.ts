@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository, type LivenessChange, type LivenessDecide, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { closedPort } from '../helpers/ports.js';
@@ -44,8 +43,7 @@ describe('liveness monitor: a check decided from a stale read', function () {
   const monitors: LivenessMonitor[] = [];
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     repository = new RacedRepository(opened.database.knex);
     node = await startLivenessNode('raced-node', () => proofKey);
     slowNode = await startLivenessNode('slow-node', () => proofKey, 1000);

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository, type LivenessChange, type LivenessDecide } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { startLivenessNode, type LivenessNode } from './helpers/liveness-node.js';
@@ -41,8 +40,7 @@ describe('liveness monitor: a failure the database did not take before the verif
   before(async function () {
     // The first answer is an impostor's (without the secret); the real host answers every later one.
     node = await startLivenessNode(agentId, () => (node.requests === 1 ? Buffer.alloc(32, 9) : proofKey));
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     repository = new OutageRepository(opened.database.knex);
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-liveness-restart-'));
   });

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository, type LivenessChange, type LivenessDecide } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { startLivenessNode, type LivenessNode } from './helpers/liveness-node.js';
@@ -41,8 +40,7 @@ describe('liveness monitor: two processes keeping refused failures in one data f
     // Each node's first answer is an impostor's (without the secret); the real host answers every later one.
     const impostorFirst = (id: 'a' | 'b'): Promise<LivenessNode> => startLivenessNode(`node-${id}`, () => (nodes[id].requests === 1 ? Buffer.alloc(32, 9) : proofKey));
     nodes = { a: await impostorFirst('a'), b: await impostorFirst('b') };
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-liveness-shared-'));
     const repository = new LivenessRepository(opened.database.knex);
     for (const id of ['a', 'b'] as const) {

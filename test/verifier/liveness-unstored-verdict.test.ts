@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository, type LivenessChange, type LivenessDecide } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { startLivenessNode, type LivenessNode } from './helpers/liveness-node.js';
@@ -41,8 +40,7 @@ describe('liveness monitor: a verdict the database did not take', function () {
   before(async function () {
     // The first answer is an impostor's (without the secret); the real host answers every later one.
     node = await startLivenessNode(agentId, () => (node.requests === 1 ? Buffer.alloc(32, 9) : proofKey));
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     repository = new FaultyRepository(opened.database.knex);
     await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-secret', trustLevel: 'id-secret', ip: '127.0.0.1', port: node.port, mtlsCert: node.tls.certPem, proofKey: proofKey.toString('hex') }, noAuditRecord, seesEveryTenant);
     const log = pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) });

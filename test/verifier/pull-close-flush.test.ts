@@ -4,7 +4,6 @@ import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
@@ -15,7 +14,7 @@ import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-reco
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { VerifierProcessRepository } from '../../lib/verifier/verifier-process-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { eventually } from './helpers/verifier-fixture.js';
@@ -41,9 +40,8 @@ describe('verifier pull loop: closing sends the verdicts waiting for their batch
   const clientTls = createSelfSignedServerCertificate({ commonName: 'verifier-client', sans: ['127.0.0.1'] });
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     agent = await startFakePolledAgent();
     agent.server.on('request', () => (requests += 1));
   });

@@ -5,13 +5,12 @@ import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
 import { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
 import type { PushVerdictWriter, PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 
@@ -35,9 +34,8 @@ describe('push verdicts: the failing transition stored at once, passes and repea
   let store: PushVerdictStore;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 2, 0);
     writer = pushVerdictWriterOn(knex, WINDOW_MS);
     store = storeOn(writer);

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushInsertBatch, pushInsertDelayMs } from '../../lib/verifier/push/push-insert-batch.js';
 import { PushRepository, type InsertAfter, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const AGENTS = ['agent-000001', 'agent-000002', 'agent-000003'];
 const silent = pino({ level: 'silent' });
@@ -44,8 +43,7 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
   let repository: CountingRepository;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     await seedVerifierAgents(opened.database.knex, AGENTS.length, 0);
     repository = new CountingRepository(opened.database.knex);
     for (const agentId of AGENTS) await repository.insertAttestation(attestation(agentId, 0, `${agentId}-0`));

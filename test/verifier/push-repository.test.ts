@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import type { PushChoice } from '../../lib/attestation/push-decision.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushRepository, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const AGENT = 'agent-000001';
 const CHOICE: PushChoice = {
@@ -40,8 +39,7 @@ describe('push repository: phase 1 inserts', function () {
   let repository: PushRepository;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     await seedVerifierAgents(opened.database.knex, 2, 0);
     repository = new PushRepository(opened.database.knex);
   });

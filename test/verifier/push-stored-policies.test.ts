@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { SharedPolicyReads } from '../../lib/verifier/push/push-stored-policies.js';
 import { VerifierPolicyRepository, type StoredRuntimePolicy, type Versioned } from '../../lib/verifier/verifier-policy-repository.js';
-import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { forEachDatabase, openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 /** The policy stores, counting their reads. */
 class CountingPolicies extends VerifierPolicyRepository {
@@ -30,8 +29,7 @@ describe('push stored policies: one read by name for the push agents that share 
   let store: CountingPolicies;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     store = new CountingPolicies(opened.database.knex);
     await store.insertRuntime(runtimePolicy('fleet', '{"v":1}'), 'default');
   });

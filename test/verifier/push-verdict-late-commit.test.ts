@@ -5,10 +5,9 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
-import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
@@ -33,9 +32,8 @@ describe('push verdict writer: a verdict whose COMMIT, its connection lost, land
   let holder: Knex.Transaction | undefined;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
     proxy = new TcpProxy();
     await proxy.start();

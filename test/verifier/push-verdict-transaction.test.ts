@@ -8,14 +8,13 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { appendAuditEvents } from '../../lib/audit/audit-batch.js';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import type { JudgedEvidenceTake } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter, type PushCompletion } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { exportCollected } from '../audit/helpers/sealed-export.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { insertOpenAttestations } from './helpers/push-verdict-writer-on.js';
 
@@ -42,9 +41,8 @@ describe('push verdict writer: the verdicts\' transaction in four round trips', 
   let opened: OpenedDatabase;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, AGENTS.length, 0);
     await insertOpenAttestations(knex, AGENTS, 'awaiting_evidence');
   });

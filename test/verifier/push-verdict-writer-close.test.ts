@@ -2,8 +2,7 @@ import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
@@ -24,9 +23,8 @@ describe('push verdict writer: a verdict sent by close() whose COMMIT reply is l
   let proxied: Database;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
     proxy = new CommitReplyDropper();
     await proxy.start();

@@ -3,14 +3,13 @@ import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { insertOpenAttestations, pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 
 const PASS: HistoryRow = { outcome: 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: 1, failures: [] };
@@ -31,8 +30,7 @@ describe('push verdict writer: the evidence take, the completion and the retries
   let opened: OpenedDatabase;
 
   beforeEach(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
     await seedVerifierAgents(opened.database.knex, 2, 0);
     await insertOpenAttestations(opened.database.knex, ['agent-000001', 'agent-000002'], 'evaluating_evidence');
   });

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { TokenRevocations } from '../../lib/auth/token-revocations.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { lockNodeId } from '../../lib/verifier/node-id-lock.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 /**
  * An agent id whose node-id lock key, `hashtext('verifier-node-id:v0AK2AA')`, equals
@@ -23,8 +22,7 @@ describe('the revocations lock is apart from the node-id and registrar locks', f
   let opened: OpenedDatabase;
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
   });
 
   after(async function () {

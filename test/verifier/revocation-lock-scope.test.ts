@@ -2,9 +2,8 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { TokenRefused } from '../../lib/auth/api-token.js';
 import { TokenRevocations } from '../../lib/auth/token-revocations.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 /**
  * Longer than a revocation or a change takes here, with room for a CI host that stalls this process for
@@ -31,9 +30,8 @@ describe('a revocation waits only for the changes of the token it revokes', func
   let revocations: TokenRevocations;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     revocations = new TokenRevocations(knex);
   });
 

@@ -4,7 +4,6 @@ import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { RoundPersister, type AfterRound } from '../../lib/verifier/round-persister.js';
@@ -12,7 +11,7 @@ import { RoundWriter } from '../../lib/verifier/round-writer.js';
 import { VerdictStore } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
@@ -32,9 +31,8 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
   let writer: RoundWriter;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     writer = new RoundWriter(knex, { batchDelayMs: 0 });
   });
 

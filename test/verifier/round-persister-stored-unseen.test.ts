@@ -4,7 +4,6 @@ import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
 import { RoundPersister, type AfterRound } from '../../lib/verifier/round-persister.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
@@ -12,7 +11,7 @@ import type { StoredRound } from '../../lib/verifier/save-rounds.js';
 import { VerdictStore } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
 
@@ -41,9 +40,8 @@ describe('verifier pull loop: a round stored unseen re-reads the agent\'s row (r
   let writer: RoundWriter;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     writer = new FirstAnswerLost(knex, { batchDelayMs: 0 });
   });
 

@@ -7,13 +7,12 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundRetrier, STORED_UNSEEN } from '../../lib/verifier/round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import type { StoredRound } from '../../lib/verifier/save-rounds.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openSchemaThroughPort, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openSchemaThroughPort, openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
 import { eventually } from './helpers/verifier-fixture.js';
@@ -39,9 +38,8 @@ describe('round retrier: a retried verdict is stored exactly once (real PostgreS
   let retrier: RoundRetrier;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 3, 0);
     await knex('verifier_agents').update({ attestation_count: 0, operational_state: OperationalState.GET_QUOTE });
     proxy = new CommitReplyDropper();

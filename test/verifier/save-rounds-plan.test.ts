@@ -3,10 +3,9 @@ import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { saveRounds } from '../../lib/verifier/save-rounds.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 interface PlanNode {
   readonly 'Node Type': string;
@@ -44,9 +43,8 @@ describe('SAVE_ROUNDS plan [postgres]', function () {
   });
 
   it("inserts the batch's history rows without reading verifier_agents again", async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     const { knex } = opened.database;
-    await migrateLatest(knex);
     await seedVerifierAgents(knex, 300, 1);
     const writes: RoundWrite[] = Array.from({ length: 250 }, (_, i) => ({
       agentId: `agent-${String(i + 1).padStart(6, '0')}`,

@@ -3,7 +3,6 @@ import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import type { StoredRound } from '../../lib/verifier/save-rounds.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
@@ -11,7 +10,7 @@ import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-r
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { VerifierMetrics } from '../../lib/verifier/verifier-metrics.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { eventually } from './helpers/verifier-fixture.js';
@@ -34,9 +33,8 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
   let lockKey: number;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     writer = new RoundWriter(knex, { batchDelayMs: 0 });
     // Unique per run: other tests share the database and its advisory locks.
     lockKey = Number.parseInt(String((await knex.raw('select current_schema() as s')).rows[0].s).slice(-7), 16);

@@ -5,13 +5,12 @@ import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter } from '../../lib/verifier/round-writer.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
@@ -33,9 +32,8 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
   let repository: VerifierAgentRepository;
 
   before(async function () {
-    opened = await openTestSchema();
+    opened = await openMigratedTestSchema();
     knex = opened.database.knex;
-    await migrateLatest(knex);
     writer = new RoundWriter(knex, { batchDelayMs: WINDOW_MS });
     repository = new VerifierAgentRepository(knex);
     store = new VerdictStore({ repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }) });

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import type { Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { VerifierMetrics } from '../../lib/verifier/verifier-metrics.js';
 import { BlackHoleProxy } from '../foundation/helpers/black-hole-proxy.js';
-import { openSchemaThroughPort, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { openSchemaThroughPort, openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 /**
@@ -17,8 +16,7 @@ describe('verifier metrics: a scrape answers while the database is away', functi
   let opened: OpenedDatabase;
 
   before(async function () {
-    opened = await openTestSchema();
-    await migrateLatest(opened.database.knex);
+    opened = await openMigratedTestSchema();
   });
 
   after(async function () {

@@ -12,7 +12,7 @@ import { loadOrCreateClientTls } from '../../../lib/pki/service-tls.js';
 import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
 import type { Tpm } from '../../../lib/tpm-access/tpm-port.js';
 import type { Database } from '../../../lib/db/database-factory.js';
-import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
 import { KbsRefusedError } from '../../../lib/kbs-client/kbs-client-errors.js';
 import type { KbsHttp } from '../../../lib/kbs-client/kbs-http.js';
 import { TeeKeyPair } from '../../../lib/kbs-client/tee-key-pair.js';
@@ -33,7 +33,7 @@ export interface TestBroker {
  */
 export async function startTestBroker(config: Partial<BrokerConfigInput> = {}, database?: Database): Promise<TestBroker> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-test-'));
-  const opened: OpenedDatabase | undefined = database === undefined ? await openTestSchema() : undefined;
+  const opened: OpenedDatabase | undefined = database === undefined ? await openMigratedTestSchema() : undefined;
   const running = await startBroker({ port: 0, ...config, dataDir }, { database: database ?? opened!.database });
   const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'broker-admin' });
   const admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: tls.cert, key: tls.key });

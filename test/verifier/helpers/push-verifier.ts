@@ -18,7 +18,7 @@ import type { AkInfo } from '../../../lib/tpm-access/tpm-port.js';
 import { VerifierAgentRepository } from '../../../lib/verifier/verifier-agent-repository.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
 import { collectingLogger } from '../../helpers/collecting-logger.js';
-import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
+import { openMigratedTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
 import { vectorPath } from '../../helpers/paths.js';
 import { policyForImaLog } from './verifier-fixture.js';
 
@@ -100,7 +100,7 @@ export class PushVerifier {
 
   async start(): Promise<void> {
     const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-'));
-    const opened = await openTestSchema();
+    const opened = await openMigratedTestSchema();
     const webhook = createServer((request, response) => {
       let body = '';
       request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));

@@ -10,7 +10,7 @@ import type { Role } from '../../../lib/auth/roles.js';
 import { loadOrCreateTokenKey } from '../../../lib/auth/token-signing-key.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
 import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
-import { openTestSchema } from '../../helpers/databases.js';
+import { openMigratedTestSchema } from '../../helpers/databases.js';
 import { timedHttpsCall } from '../../helpers/timed-https-call.js';
 
 export interface Reply {
@@ -38,7 +38,7 @@ const GATE_MS = 500;
 
 /** `logger`: default silent. */
 export async function startTokenVerifier(logger?: Logger): Promise<TokenVerifier> {
-  const opened = await openTestSchema();
+  const opened = await openMigratedTestSchema();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'token-verifier-'));
   const verifier = await startVerifier({ dataDir, port: 0, quoteInterval: 1 }, { database: opened.database, ...(logger === undefined ? {} : { logger }) });
   const key = loadOrCreateTokenKey(dataDir);

@@ -16,6 +16,7 @@ import { TenantClient, type TenantClientOptions } from '../../../lib/tenant/tena
 import { startVerifier, type RunningVerifier, type StartVerifierOptions } from '../../../lib/verifier/verifier-server.js';
 import type { VerifierConfigInput } from '../../../lib/verifier/verifier-config.js';
 import { TEST_DATABASE_URL } from '../../helpers/databases.js';
+import { createMigratedSchema } from '../../helpers/migrated-schema-copy.js';
 
 /**
  * A whole Keylime deployment in one folder: `services/` is the data dir of registrar and verifier
@@ -48,7 +49,7 @@ export interface Deployment {
 export async function createDeployment(): Promise<Deployment> {
   const root = mkdtempSync(path.join(tmpdir(), 'ironlime-verifier-'));
   const servicesDir = path.join(root, 'services');
-  const schema = await createTestSchema();
+  const schema = await createTestSchema({ migrated: true });
   const registrarDb: Database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: root, searchPath: schema.name });
   const registrar = await startRegistrar({ dataDir: servicesDir, port: 0, tlsPort: 0, ekCheck: 'off' }, { database: registrarDb });
   const tenantTls = await loadOrCreateClientTls({ dataDir: servicesDir, serviceName: 'tenant' });
@@ -159,11 +160,15 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
   }
 }
 
-/** A fresh schema on the test PostgreSQL (`test_<hex>`), dropped with everything in it by `drop()`. */
-export async function createTestSchema(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+/**
+ * A fresh schema on the test PostgreSQL (`test_<hex>`), dropped with everything in it by `drop()`;
+ * `migrated`: with every migration applied (`createMigratedSchema`), else empty.
+ */
+export async function createTestSchema({ migrated = false } = {}): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `test_${randomBytes(8).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
-  await admin.raw('create schema ??', [name]);
+  if (migrated) await createMigratedSchema(TEST_DATABASE_URL, name);
+  else await admin.raw('create schema ??', [name]);
   const url = new URL(TEST_DATABASE_URL);
   url.searchParams.set('options', `-c search_path=${name}`);
   return {

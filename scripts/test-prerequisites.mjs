@@ -19,6 +19,8 @@ const SYSTEM_TOOLS = [
   { pkg: 'tpm2-tools', commands: ['tpm2_quote', 'tpm2_evictcontrol'] },
   // The dashboard's browser tests drive Debian's Chromium through playwright-core.
   { pkg: 'chromium', commands: ['chromium'] },
+  // Test schemas are copies of one migrated schema, made from its pg_dump (test/helpers/migrated-schema-copy.ts).
+  { pkg: 'postgresql-client', commands: ['pg_dump'] },
 ];
 
 const PG_HOST = '127.0.0.1';

@@ -6,7 +6,7 @@ import { evaluateMbPolicyStepwise, type MbPolicyEvaluation } from './evaluate-mb
 import { MB_BASE64_FAILURE_ID, MB_PARSER_FAILURE_ID, mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
 import type { MatchAllowance } from '../python-regex/match-allowance.js';
-import { parseEventLogStepwise } from './parse-event-log.js';
+import { EventLogTooLarge, parseEventLogStepwise } from './parse-event-log.js';
 import { verifyReplayStepwise, type QuotedPcrs, type ReplayVerification } from './verify-replay.js';
 import { finish, type Stepwise } from '../ima/stepwise.js';
 
@@ -58,7 +58,7 @@ export function* checkMeasuredBootStepwise(input: MeasuredBootInput): Stepwise<M
   try {
     bytes = typeof input.eventLog === 'string' ? yield* decodeEventLogBase64Stepwise(input.eventLog) : eventLogBytesFromInput(input.eventLog);
   } catch (error) {
-    return notParsed(MB_BASE64_FAILURE_ID, error);
+    return notParsed(error instanceof EventLogTooLarge ? MB_PARSER_FAILURE_ID : MB_BASE64_FAILURE_ID, error);
   }
   let log: ParsedEventLog;
   try {

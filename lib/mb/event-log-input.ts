@@ -1,6 +1,6 @@
 import { EventLogParseError } from '../bytes/parse-errors.js';
 import type { ParsedEventLog } from './event-log.js';
-import { parseEventLog } from './parse-event-log.js';
+import { EventLogTooLarge, MAX_EVENT_LOG_BYTES, parseEventLog } from './parse-event-log.js';
 import { finish, type Stepwise } from '../ima/stepwise.js';
 
 const BASE64_TEXT = /^[A-Za-z0-9+/=\s]*$/;
@@ -11,6 +11,11 @@ const BASE64_PIECE = /^([A-Za-z0-9+/]*)(=*)$/;
  * a text without whitespace (as Keylime sends it) splits into whole 4-character groups.
  */
 const BASE64_CHARS_PER_STEP = 1024 * 1024;
+/**
+ * Characters of base64 text refused before any is decoded: twice the text of the largest log parsed
+ * (`MAX_EVENT_LOG_BYTES`), room for a line break every few characters.
+ */
+const MAX_EVENT_LOG_BASE64_CHARS = 2 * 4 * Math.ceil(MAX_EVENT_LOG_BYTES / 3);
 
 /**
  * Decodes Keylime's `mb_measurement_list` (standard base64 of the binary log; line breaks and other
@@ -24,9 +29,13 @@ export function decodeEventLogBase64(text: string): Uint8Array {
 /**
  * `decodeEventLogBase64` a piece at a time, pausing between pieces (`Stepwise`): a log of tens of MiB
  * is tens of milliseconds of checking and decoding. Whole 4-character groups are decoded as they come
- * (the padding can only end the last one); the same bytes, or the same error.
+ * (the padding can only end the last one); the same bytes, or the same error. A text far longer than the
+ * largest log parsed is refused as it is (`EventLogTooLarge`), not decoded.
  */
 export function* decodeEventLogBase64Stepwise(text: string): Stepwise<Uint8Array> {
+  if (text.length > MAX_EVENT_LOG_BASE64_CHARS) {
+    throw new EventLogTooLarge(`the event log's base64 text is ${text.length} characters, more than the ${MAX_EVENT_LOG_BASE64_CHARS} a boot log may take`, 0, ['base64']);
+  }
   const out = Buffer.alloc(Math.ceil(text.length / 4) * 3);
   let written = 0;
   let pending = '';

@@ -16,6 +16,18 @@ const NOT_A_PCR = 0xffffffff;
 const STARTUP_LOCALITY_SIGNATURE = 'StartupLocality\0';
 
 /**
+ * The largest boot event log parsed, in bytes and in events. Real logs are tens of KB and a few hundred
+ * events at most (the 25 real logs in the shared vectors: 15 to 160 events, up to 73 KB; firmware's log
+ * area is commonly 64 KiB to 1 MiB). A hostile node may send tens of MiB of events that replay to its
+ * own quote: 600,000 events cost some 25 s of CPU and 2 GB of heap to check, every round.
+ */
+export const MAX_EVENT_LOG_BYTES = 4 * 1024 * 1024;
+export const MAX_EVENT_LOG_EVENTS = 10_000;
+
+/** A log over `MAX_EVENT_LOG_BYTES` or `MAX_EVENT_LOG_EVENTS`: refused as it stands (no parse quirk is tried). */
+export class EventLogTooLarge extends EventLogParseError {}
+
+/**
  * Parses a binary TCG event log (what Linux exposes as `binary_bios_measurements`, what Keylime sends
  * base64-encoded as `mb_measurement_list`). Both formats are accepted:
  *
@@ -27,7 +39,8 @@ const STARTUP_LOCALITY_SIGNATURE = 'StartupLocality\0';
  *   eventSize u32 | event[]` (PFP §10.2.2).
  *
  * Guarantees: every length is checked before it is used; a truncated, oversized or inconsistent log
- * throws `EventLogParseError` (with the offset and the structure); an empty input is refused.
+ * throws `EventLogParseError` (with the offset and the structure); an empty input is refused, and so is
+ * one over `MAX_EVENT_LOG_BYTES` or `MAX_EVENT_LOG_EVENTS` (`EventLogTooLarge`).
  * Parse quirks (`internal/quirks.ts`) are tried only after the strict parse failed; `quirksApplied` names them.
  * Does not check any digest, decode event data, or decide anything about trust.
  */
@@ -40,11 +53,14 @@ export function parseEventLog(bytes: Uint8Array): ParsedEventLog {
  * holds hundreds of thousands. The same log, or the same error.
  */
 export function* parseEventLogStepwise(bytes: Uint8Array): Stepwise<ParsedEventLog> {
+  if (bytes.length > MAX_EVENT_LOG_BYTES) {
+    throw new EventLogTooLarge(`the event log is ${bytes.length} bytes, more than the ${MAX_EVENT_LOG_BYTES} a boot log may be`, 0, []);
+  }
   try {
     return yield* parseStrict(bytes, []);
   } catch (error) {
     for (const quirk of PARSE_QUIRKS) {
-      const patched = error instanceof EventLogParseError ? quirk.apply(bytes) : null;
+      const patched = error instanceof EventLogParseError && !(error instanceof EventLogTooLarge) ? quirk.apply(bytes) : null;
       if (patched !== null) {
         return yield* parseStrict(patched, [quirk.id]);
       }
@@ -71,6 +87,9 @@ function* parseStrict(bytes: Uint8Array, quirksApplied: readonly string[]): Step
   const events: UntrustedEvent[] = [first];
   while (r.remaining > 0) {
     const sequence = events.length;
+    if (sequence === MAX_EVENT_LOG_EVENTS) {
+      throw new EventLogTooLarge(`the event log holds more than the ${MAX_EVENT_LOG_EVENTS} events a boot log may hold`, r.offset, []);
+    }
     events.push(specId === null ? readSha1Event(r, sequence) : readCryptoAgileEvent(r, sequence, specId.algorithms));
     if (sequence % EVENTS_PER_STEP === 0) yield;
   }

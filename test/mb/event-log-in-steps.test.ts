@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { EventLogParseError } from '../../lib/bytes/parse-errors.js';
 import { decodeEventLogBase64, decodeEventLogBase64Stepwise } from '../../lib/mb/event-log-input.js';
-import { parseEventLog, parseEventLogStepwise } from '../../lib/mb/parse-event-log.js';
+import { MAX_EVENT_LOG_EVENTS, parseEventLog, parseEventLogStepwise } from '../../lib/mb/parse-event-log.js';
 import { finish, type Stepwise } from '../../lib/ima/stepwise.js';
-import { grownBootLog } from './huge-boot-log.js';
+import { grownBootLogOfEvents } from './huge-boot-log.js';
 
 /** Characters the decoder takes per step (`BASE64_CHARS_PER_STEP`): the cases below straddle its pieces. */
 const PIECE = 1024 * 1024;
@@ -82,8 +82,8 @@ describe('the boot log decoded and parsed in steps', function () {
     expectSameAsOneGo(' \n\t ', 'whitespace only');
   });
 
-  describe('a huge log parsed in steps', function () {
-    const grown = grownBootLog(8 * 1024 * 1024);
+  describe('a log of the most events a boot log may hold, parsed in steps', function () {
+    const grown = grownBootLogOfEvents(MAX_EVENT_LOG_EVENTS);
     const whole = parseEventLog(grown);
 
     it('parses to the log of one go, pausing between chunks of events', function () {
@@ -97,7 +97,7 @@ describe('the boot log decoded and parsed in steps', function () {
         const truncated = grown.subarray(0, grown.length - cut);
         const got = run(parseEventLogStepwise(truncated));
         expect(got.error, `cut ${cut}`).to.be.instanceOf(EventLogParseError);
-        expect(got.pauses, `cut ${cut}: it paused on the way`).to.be.above(100);
+        expect(got.pauses, `cut ${cut}: it paused on the way`).to.be.above(MAX_EVENT_LOG_EVENTS / 512);
         expect(() => parseEventLog(truncated)).to.throw(EventLogParseError, (got.error as Error).message);
         expect((got.error as Error).message).to.match(/TCG_PCR_EVENT2\[\d+\]/);
       }

@@ -9,7 +9,8 @@ import { decodeEventLogBase64 } from '../../lib/mb/event-log-input.js';
 import * as ev from '../../lib/mb/internal/event-types.js';
 import { parseImageLoadEvent } from '../../lib/mb/internal/image-load-event.js';
 import { MbRefstateError } from '../../lib/mb/mb-refstate.js';
-import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { EventLogTooLarge, MAX_EVENT_LOG_BYTES, MAX_EVENT_LOG_EVENTS, parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { grownBootLog, grownBootLogOfEvents } from './huge-boot-log.js';
 import { replayEventLog } from '../../lib/mb/replay.js';
 import { parseSignatureLists, parseUefiVariable } from '../../lib/mb/internal/uefi-variable.js';
 import { verifyReplay } from '../../lib/mb/verify-replay.js';
@@ -225,5 +226,15 @@ describe('mb: malformed event logs throw EventLogParseError, never crash or hang
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it(`oversized logs: ${MAX_EVENT_LOG_EVENTS} events parse, one more or over ${MAX_EVENT_LOG_BYTES} bytes is EventLogTooLarge, and base64 text far over that is refused undecoded`, () => {
+    expect(parseEventLog(grownBootLogOfEvents(MAX_EVENT_LOG_EVENTS)).events).to.have.length(MAX_EVENT_LOG_EVENTS);
+    expect(() => parseEventLog(grownBootLogOfEvents(MAX_EVENT_LOG_EVENTS + 1))).to.throw(EventLogTooLarge, `more than the ${MAX_EVENT_LOG_EVENTS} events`);
+    const overBytes = new Uint8Array(MAX_EVENT_LOG_BYTES + 1);
+    overBytes.set(grownBootLogOfEvents(200));
+    expect(() => parseEventLog(overBytes)).to.throw(EventLogTooLarge, `${MAX_EVENT_LOG_BYTES + 1} bytes`);
+    const text = Buffer.from(grownBootLog(3 * MAX_EVENT_LOG_BYTES)).toString('base64');
+    expect(() => decodeEventLogBase64(text)).to.throw(EventLogTooLarge, `${text.length} characters`);
   });
 });

@@ -7,7 +7,7 @@ import { OffThreadJson } from '../../lib/http/off-thread-json.js';
 import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
-import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { MAX_EVENT_LOG_EVENTS, parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { loadPolledAgent, type PolledAgent } from '../../lib/verifier/polled-agent.js';
@@ -17,13 +17,13 @@ import type { StoredMbPolicy, Versioned, VerifierPolicyRepository } from '../../
 import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { grownBootLog, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
+import { grownBootLog, grownBootLogOfEvents, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
 import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 
-/** The agent's boot log: the real one grown to 40 MiB, some 450,000 events (53 MiB of base64: a pull reply may be 64 MiB). */
-const LOG_BYTES = 40 * 1024 * 1024;
-/** A stall the test allows the verifier's event loop: decoding, parsing, replaying and evaluating this log in one go held it for seconds. */
+/** A hostile agent's boot log: the real one grown to 40 MiB, some 560,000 events (53 MiB of base64: a pull reply may be 64 MiB). */
+const HUGE_LOG_BYTES = 40 * 1024 * 1024;
+/** A stall the test allows the verifier's event loop: decoding, parsing, replaying and evaluating the huge log in one go held it for seconds. */
 const MAX_STALL_MS = 500;
 const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
 /** The refstate made from the real log, as stored: the repeated event is a GRUB file it accepts. */
@@ -46,25 +46,30 @@ const settings: PullSettings = {
  * Issue 10/13: one enrolled pull agent answering with a boot log of tens of MiB (a root user on a
  * compromised node can extend a PCR at runtime as often as it likes, and log each extend) must not
  * stall the verifier's event loop — the other agents' rounds, the push routes, /health — for the
- * seconds its decoding, parsing, replay and policy evaluation take. The round runs as the pull loop
- * runs it (a real `AgentClient` over TLS, its reply budget and off-thread JSON reader, the real engine)
- * and reaches the verdict of one go: the log passes the refstate, every boot PCR replayed.
+ * seconds its decoding, parsing, replay and policy evaluation took, nor cost it 25 s of CPU and 2 GB of
+ * heap: it fails at once, undecoded. A log of as many events as a boot log may hold is judged a slice at
+ * a time and passes. The round runs as the pull loop runs it (a real `AgentClient` over TLS, its reply
+ * budget and off-thread JSON reader, the real engine).
  */
 describe('pull round: a huge boot log is judged without stalling the event loop', function () {
   this.timeout(180_000);
   const agentTls = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
   const verifierTls = createSelfSignedServerCertificate({ commonName: 'verifier' });
   let fake: FakeAgent;
-  /** The boot log as a JSON string token, built once: the server only splices it in. */
+  /** The boot log as a JSON string token, built once per case: the server only splices it in. */
   let logJson: Buffer;
   let server: Server;
   let port: number;
   const offThreadJson = new OffThreadJson();
 
+  /** The agent sends `log`; its TPM's boot PCRs are `replayed`'s (the fake agent cannot parse a log over the bound). */
+  function sendBootLog(log: Uint8Array, replayed = log): void {
+    fake = new FakeAgent({ bootLog: replayed });
+    logJson = Buffer.from(JSON.stringify(Buffer.from(log).toString('base64')));
+  }
+
   before(async function () {
-    const grown = grownBootLog(LOG_BYTES);
-    fake = new FakeAgent({ bootLog: grown });
-    logJson = Buffer.from(JSON.stringify(Buffer.from(grown).toString('base64')));
+    sendBootLog(REAL_BOOT_LOG);
     ({ server, port } = await hugeReplyServer(agentTls, (query) => {
       const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: Number(query.get('mask')), imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: false, leaveBootLogOut: true });
       return splicedReply({ ...results, mb_measurement_list: '' }, 'mb_measurement_list', logJson);
@@ -76,25 +81,38 @@ describe('pull round: a huge boot log is judged without stalling the event loop'
     await offThreadJson.close();
   });
 
-  it('passes the log, every boot PCR replayed, while a 1 ms timer keeps running and the event loop is never held for long', async function () {
+  /** One pull round with a 1 ms timer running: its decision, the timer's turns and the worst event-loop stall. */
+  async function roundWithTimer(): Promise<{ decision: PullDecision; turns: number; worstStallMs: number }> {
     const agent = await polledAgent(new ReplyBudget(128 * 1024 * 1024));
     let turns = 0;
     const ticker = setInterval(() => (turns += 1), 1);
     const watch = watchEventLoopStalls();
-    let decision: PullDecision;
-    let worstStallMs: number;
     try {
-      decision = await runPullRound(agent, settings, () => 1_760_000_000);
-      worstStallMs = watch.stop();
+      const decision = await runPullRound(agent, settings, () => 1_760_000_000);
+      return { decision, turns, worstStallMs: watch.stop() };
     } finally {
       watch.stop();
       clearInterval(ticker);
       agent.connection.close();
     }
-    expect(decision.history?.outcome, JSON.stringify(decision.history?.failures.slice(0, 3))).to.equal('pass');
-    expect(decision.state.attestationCount).to.equal(1);
+  }
+
+  it('fails a 40 MiB log at once, undecoded (measured_boot.parser.tpm2_eventlog.error naming the bound), the event loop never held for long', async function () {
+    sendBootLog(grownBootLog(HUGE_LOG_BYTES), REAL_BOOT_LOG);
+    const { decision, turns, worstStallMs } = await roundWithTimer();
+    expect(decision.history?.outcome).to.equal('fail');
+    expect(decision.history?.failures.map((f) => f.event_id)).to.deep.equal(['measured_boot.parser.tpm2_eventlog.error']);
+    expect(JSON.stringify(decision.history?.failures[0]?.context)).to.include('characters, more than the');
     expect(turns, 'timer turns while the round ran').to.be.above(20);
     expect(worstStallMs, 'worst event-loop stall, ms').to.be.below(MAX_STALL_MS);
+  });
+
+  it(`passes a log of ${MAX_EVENT_LOG_EVENTS} events, every boot PCR replayed, judged while a 1 ms timer keeps running`, async function () {
+    sendBootLog(grownBootLogOfEvents(MAX_EVENT_LOG_EVENTS));
+    const { decision, turns } = await roundWithTimer();
+    expect(decision.history?.outcome, JSON.stringify(decision.history?.failures.slice(0, 3))).to.equal('pass');
+    expect(decision.state.attestationCount).to.equal(1);
+    expect(turns, 'timer turns while the round ran').to.be.above(5);
   });
 
   async function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {

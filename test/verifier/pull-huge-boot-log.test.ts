@@ -1,8 +1,7 @@
 import type { Server } from 'node:https';
 import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
-import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
-import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
+import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { OffThreadJson } from '../../lib/http/off-thread-json.js';
 import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
@@ -20,6 +19,7 @@ import { FakeAgent } from '../attestation/fake-agent.js';
 import { grownBootLog, grownBootLogOfEvents, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
 import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
 /** A hostile agent's boot log: the real one grown to 40 MiB, some 560,000 events (53 MiB of base64: a pull reply may be 64 MiB). */
 const HUGE_LOG_BYTES = 40 * 1024 * 1024;
@@ -33,14 +33,7 @@ const MB_POLICY: Versioned<StoredMbPolicy> = {
   version: '1',
 };
 
-const settings: PullSettings = {
-  quoteInterval: 2,
-  retryInterval: 2,
-  maxRetries: 2,
-  exponentialBackoff: true,
-  severity: compileSeverityPolicy(),
-  engine: {},
-};
+const settings = ROUND_TEST_SETTINGS;
 
 /**
  * Issue 10/13: one enrolled pull agent answering with a boot log of tens of MiB (a root user on a

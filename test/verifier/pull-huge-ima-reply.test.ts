@@ -2,8 +2,7 @@ import type { Server } from 'node:https';
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
-import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
-import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
+import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { OffThreadJson } from '../../lib/http/off-thread-json.js';
 import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
@@ -18,6 +17,7 @@ import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
 /** ima-ng lines of the agent's log: ~170 bytes each, a reply of some 60 MiB (an agent may send 64). */
 const LINES = 350_000;
@@ -34,14 +34,7 @@ const RUNTIME_POLICY: Versioned<StoredRuntimePolicy> = {
   version: '1',
 };
 
-const settings: PullSettings = {
-  quoteInterval: 2,
-  retryInterval: 2,
-  maxRetries: 2,
-  exponentialBackoff: true,
-  severity: compileSeverityPolicy(),
-  engine: {},
-};
+const settings = ROUND_TEST_SETTINGS;
 
 /**
  * Issue 10: one enrolled pull agent answering its first quote with a whole IMA log of tens of MiB (a

@@ -1,22 +1,15 @@
 import { scriptedPolledAgent } from './helpers/scripted-polled-agent.js';
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import type { IntegrityQuoteRequest } from '../../lib/agent/agent-client.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
-import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
+import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { runPullRound } from '../../lib/verifier/pull-round.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
+import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
-const settings: PullSettings = {
-  quoteInterval: 2,
-  retryInterval: 2,
-  maxRetries: 2,
-  exponentialBackoff: true,
-  severity: compileSeverityPolicy(),
-  engine: {},
-};
+const settings = ROUND_TEST_SETTINGS;
 
 /** Seconds to the next round, or undefined when polling stops. */
 function nextIn(decision: PullDecision): number | undefined {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { choosePushEvidence, decidePushEvidence, type PushCapabilities, type PushEvidenceInput, type PushVerdict } from '../../lib/attestation/push-decision.js';
+import { choosePushEvidence, decidePushEvidence, type PushEvidenceInput, type PushVerdict } from '../../lib/attestation/push-decision.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { MAX_EVENT_LOG_BYTES, MAX_EVENT_LOG_EVENTS, parseEventLog } from '../../lib/mb/parse-event-log.js';
@@ -11,25 +11,10 @@ import { judgeInSlices } from '../../lib/verifier/judge-in-slices.js';
 import { policiesFor } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { grownBootLog, grownBootLogOfEvents, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
+import { sha256Capabilities } from './helpers/push-capabilities.js';
 
 /** The agent's boot log: the real one grown to the most events a boot log may hold (some 750 KB). */
 const LOG_EVENTS = MAX_EVENT_LOG_EVENTS;
-
-function capabilities(): PushCapabilities {
-  return {
-    bootTime: 1_700_000_000,
-    quote: {
-      componentVersion: '2.0',
-      signatureSchemes: ['rsassa'],
-      hashAlgorithms: ['sha256'],
-      availableSubjects: { sha256: Array.from({ length: 24 }, (_, i) => i) },
-      certificationKeys: [{ keyAlgorithm: 'rsa', serverIdentifier: 'ak', public: undefined, allowableSignatureSchemes: undefined, allowableHashAlgorithms: undefined, raw: { server_identifier: 'ak' } }],
-    },
-    uefiLog: { entryCount: 0 },
-    imaLog: { entryCount: 1 },
-    received: {},
-  };
-}
 
 /**
  * Issue 10/13: a push agent's phase 2 may carry a boot log of tens of MiB (a root user on the node can
@@ -47,7 +32,7 @@ describe('push evidence: a huge boot log judged a slice at a time', function () 
   const refstate = createRefstate(parseEventLog(REAL_BOOT_LOG), { withoutSecureBoot: true });
   const policies = policiesFor(agent, { mbRefstate: refstate });
   const state = initialAgentState(OperationalState.GET_QUOTE);
-  const chosen = choosePushEvidence(state, policies, agent.akTpm, capabilities());
+  const chosen = choosePushEvidence(state, policies, agent.akTpm, sha256Capabilities({ uefiLog: { entryCount: 0 }, imaLog: { entryCount: 1 } }));
   if (!chosen.ok) throw new Error(chosen.detail);
   const { choice } = chosen;
   const challenge = new Uint8Array(randomBytes(32));

@@ -2,35 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { choosePushEvidence, decidePushEvidence, type PushCapabilities, type PushChoice, type PushEvidenceInput } from '../../lib/attestation/push-decision.js';
+import { choosePushEvidence, decidePushEvidence, type PushChoice, type PushEvidenceInput } from '../../lib/attestation/push-decision.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { finish } from '../../lib/ima/stepwise.js';
 import { judgeInSlices } from '../../lib/verifier/judge-in-slices.js';
 import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { policiesFor, runtimePolicyFor } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
+import { sha256Capabilities } from './helpers/push-capabilities.js';
 
 /** ima-ng lines of the agent's first evidence: a log of some 30 MiB, a third of a second of replay or more in one go. */
 const LINES = 200_000;
 /** A stall the test allows the event loop while the evidence is judged in slices. */
 const MAX_STALL_MS = 500;
 const TAMPERED_PATH = '/usr/lib/huge/file-777.so';
-
-function capabilities(): PushCapabilities {
-  return {
-    bootTime: 1_700_000_000,
-    quote: {
-      componentVersion: '2.0',
-      signatureSchemes: ['rsassa'],
-      hashAlgorithms: ['sha256'],
-      availableSubjects: { sha256: Array.from({ length: 24 }, (_, i) => i) },
-      certificationKeys: [{ keyAlgorithm: 'rsa', serverIdentifier: 'ak', public: undefined, allowableSignatureSchemes: undefined, allowableHashAlgorithms: undefined, raw: { server_identifier: 'ak' } }],
-    },
-    uefiLog: undefined,
-    imaLog: { entryCount: LINES },
-    received: {},
-  };
-}
 
 /**
  * Issue 10/13: a push agent's evidence may hold a whole IMA log of tens of MiB (phase 2's body may be
@@ -53,7 +38,7 @@ describe('push evidence: a huge IMA log judged a slice at a time', function () {
     const state = initialAgentState(OperationalState.GET_QUOTE);
     input = (leaveOut = []) => {
       const policies = policiesFor(agent, { runtimePolicy: runtimePolicyFor(agent.imaLines, leaveOut) });
-      const chosen = choosePushEvidence(state, policies, agent.akTpm, capabilities());
+      const chosen = choosePushEvidence(state, policies, agent.akTpm, sha256Capabilities({ uefiLog: undefined, imaLog: { entryCount: LINES } }));
       if (!chosen.ok) throw new Error(chosen.detail);
       const choice: PushChoice = chosen.choice;
       return {

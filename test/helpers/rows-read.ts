@@ -21,6 +21,21 @@ export async function capturedQueries(knex: Knex, needle: string, body: () => Pr
   return seen;
 }
 
+/** Runs `work` and returns, in order, each statement the database answered meanwhile as `label` names it. */
+export async function answeredStatements(knex: Knex, label: (sql: string) => string, work: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const listener = (_rows: unknown, query: { sql: string }): void => {
+    seen.push(label(query.sql.trim()));
+  };
+  knex.on('query-response', listener);
+  try {
+    await work();
+  } finally {
+    knex.off('query-response', listener);
+  }
+  return seen;
+}
+
 interface PlanNode {
   readonly 'Relation Name'?: string;
   readonly 'Actual Rows'?: number;

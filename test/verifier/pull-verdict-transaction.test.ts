@@ -12,6 +12,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { exportCollected } from '../audit/helpers/sealed-export.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { answeredStatements } from '../helpers/rows-read.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKey };
@@ -55,19 +56,8 @@ describe("pull verdicts' transaction: the rounds and their audit heads' lock in 
   });
 
   /** The statements the database answered while `work` ran, each as its first three words. */
-  async function statementsDuring(work: () => Promise<unknown>): Promise<string[]> {
-    const knex = opened.database.knex;
-    const seen: string[] = [];
-    const listener = (_rows: unknown, query: { sql: string }): void => {
-      seen.push(query.sql.trim().split(/\s+/).slice(0, 3).join(' '));
-    };
-    knex.on('query-response', listener);
-    try {
-      await work();
-    } finally {
-      knex.off('query-response', listener);
-    }
-    return seen;
+  function statementsDuring(work: () => Promise<unknown>): Promise<string[]> {
+    return answeredStatements(opened.database.knex, (sql) => sql.split(/\s+/).slice(0, 3).join(' '), work);
   }
 
   for (const [prepared, how] of [[false, 'knex'], [true, 'prepared']] as const) {

@@ -17,6 +17,7 @@ import { exportCollected } from '../audit/helpers/sealed-export.js';
 import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { insertOpenAttestations } from './helpers/push-verdict-writer-on.js';
+import { answeredStatements } from '../helpers/rows-read.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKey };
@@ -60,19 +61,8 @@ describe('push verdict writer: the verdicts\' transaction in four round trips', 
   }
 
   /** The statements the database answered while `work` ran, each as its first words (begin, commit) or the table it starts with. */
-  async function statementsDuring(work: () => Promise<unknown>): Promise<string[]> {
-    const knex = opened.database.knex;
-    const seen: string[] = [];
-    const listener = (_rows: unknown, query: { sql: string }): void => {
-      seen.push(query.sql.trim().split('\n')[0]?.slice(0, 40) ?? '');
-    };
-    knex.on('query-response', listener);
-    try {
-      await work();
-    } finally {
-      knex.off('query-response', listener);
-    }
-    return seen;
+  function statementsDuring(work: () => Promise<unknown>): Promise<string[]> {
+    return answeredStatements(opened.database.knex, (sql) => sql.split('\n')[0]?.slice(0, 40) ?? '', work);
   }
 
   for (const [prepared, how] of [[false, 'knex'], [true, 'prepared']] as const) {

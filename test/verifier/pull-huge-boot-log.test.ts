@@ -3,21 +3,19 @@ import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { OffThreadJson } from '../../lib/http/off-thread-json.js';
-import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { MAX_EVENT_LOG_EVENTS, parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
-import { PolicyCache } from '../../lib/verifier/policy-cache.js';
-import { loadPolledAgent, type PolledAgent } from '../../lib/verifier/polled-agent.js';
+import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { runPullRound } from '../../lib/verifier/pull-round.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
-import type { StoredMbPolicy, Versioned, VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import type { StoredMbPolicy, Versioned } from '../../lib/verifier/verifier-policy-repository.js';
 import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { grownBootLog, grownBootLogOfEvents, REAL_BOOT_LOG } from '../mb/huge-boot-log.js';
-import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
+import { hugeReplyServer, loadedHugeReplyAgent, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
@@ -108,22 +106,8 @@ describe('pull round: a huge boot log is judged without stalling the event loop'
     expect(turns, 'timer turns while the round ran').to.be.above(5);
   });
 
-  async function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {
-    const load = await loadPolledAgent(record(), {
-      policies: {
-        findRuntime: () => Promise.resolve(undefined),
-        findMb: (name: string) => Promise.resolve(name === MB_POLICY.name ? MB_POLICY : undefined),
-      } as unknown as VerifierPolicyRepository,
-      cache: new PolicyCache(),
-      clientTls: { cert: verifierTls.certPem, key: verifierTls.keyPem },
-      requestTimeoutMs: 120_000,
-      measuredBootEvaluate: 'once',
-      bootLogs: new RepeatedTexts(),
-      replyBudget,
-      offThreadJson,
-    });
-    if (load.kind !== 'loaded') throw new Error(`the agent did not load: ${String(load.error)}`);
-    return load.agent;
+  function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {
+    return loadedHugeReplyAgent(record(), { policies: { findRuntime: () => Promise.resolve(undefined), findMb: (name: string) => Promise.resolve(name === MB_POLICY.name ? MB_POLICY : undefined) }, verifierTls, replyBudget, offThreadJson, requestTimeoutMs: 120_000 });
   }
 
   function record(): VerifierAgentRecord {

@@ -4,18 +4,16 @@ import { createHash } from 'node:crypto';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { OffThreadJson } from '../../lib/http/off-thread-json.js';
-import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
 import { emptyRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
-import { PolicyCache } from '../../lib/verifier/policy-cache.js';
-import { loadPolledAgent, type PolledAgent } from '../../lib/verifier/polled-agent.js';
+import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { runPullRound } from '../../lib/verifier/pull-round.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
-import type { StoredRuntimePolicy, Versioned, VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import type { StoredRuntimePolicy, Versioned } from '../../lib/verifier/verifier-policy-repository.js';
 import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { hugeReplyServer, splicedReply } from './helpers/huge-reply-server.js';
+import { hugeReplyServer, loadedHugeReplyAgent, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
@@ -113,19 +111,8 @@ describe('pull round: a huge IMA reply is judged without stalling the event loop
     }
   });
 
-  async function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {
-    const load = await loadPolledAgent(record(), {
-      policies: { findRuntime: (name: string) => Promise.resolve(name === RUNTIME_POLICY.name ? RUNTIME_POLICY : undefined) } as VerifierPolicyRepository,
-      cache: new PolicyCache(),
-      clientTls: { cert: verifierTls.certPem, key: verifierTls.keyPem },
-      requestTimeoutMs: 60_000,
-      measuredBootEvaluate: 'once',
-      bootLogs: new RepeatedTexts(),
-      replyBudget,
-      offThreadJson,
-    });
-    if (load.kind !== 'loaded') throw new Error(`the agent did not load: ${String(load.error)}`);
-    return load.agent;
+  function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {
+    return loadedHugeReplyAgent(record(), { policies: { findRuntime: (name: string) => Promise.resolve(name === RUNTIME_POLICY.name ? RUNTIME_POLICY : undefined) }, verifierTls, replyBudget, offThreadJson, requestTimeoutMs: 60_000 });
   }
 
   function record(): VerifierAgentRecord {

@@ -1,4 +1,11 @@
 import { createServer, type Server } from 'node:https';
+import type { OffThreadJson } from '../../../lib/http/off-thread-json.js';
+import { RepeatedTexts } from '../../../lib/http/repeated-member-json.js';
+import type { ReplyBudget } from '../../../lib/http/reply-budget.js';
+import { PolicyCache } from '../../../lib/verifier/policy-cache.js';
+import { loadPolledAgent, type PolledAgent } from '../../../lib/verifier/polled-agent.js';
+import type { VerifierAgentRecord } from '../../../lib/verifier/verifier-agent-record.js';
+import type { VerifierPolicyRepository } from '../../../lib/verifier/verifier-policy-repository.js';
 
 /** A quote reply's JSON with one member's value, a huge JSON token, left for the server to splice in. */
 export interface SplicedReply {
@@ -40,4 +47,29 @@ export async function hugeReplyServer(tls: { readonly certPem: string; readonly 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as { port: number }).port };
+}
+
+/** How a huge reply's agent is loaded: the policies it names, the verifier's client certificate, and the loop's reply budget and off-thread JSON reader. */
+export interface HugeReplyAgentOptions {
+  readonly policies: Partial<VerifierPolicyRepository>;
+  readonly verifierTls: { readonly certPem: string; readonly keyPem: string };
+  readonly replyBudget: ReplyBudget;
+  readonly offThreadJson: OffThreadJson;
+  readonly requestTimeoutMs: number;
+}
+
+/** `record` loaded as the pull loop loads it (its own policy cache and boot-log texts); throws when it does not load. */
+export async function loadedHugeReplyAgent(record: VerifierAgentRecord, options: HugeReplyAgentOptions): Promise<PolledAgent> {
+  const load = await loadPolledAgent(record, {
+    policies: options.policies as VerifierPolicyRepository,
+    cache: new PolicyCache(),
+    clientTls: { cert: options.verifierTls.certPem, key: options.verifierTls.keyPem },
+    requestTimeoutMs: options.requestTimeoutMs,
+    measuredBootEvaluate: 'once',
+    bootLogs: new RepeatedTexts(),
+    replyBudget: options.replyBudget,
+    offThreadJson: options.offThreadJson,
+  });
+  if (load.kind !== 'loaded') throw new Error(`the agent did not load: ${String(load.error)}`);
+  return load.agent;
 }

@@ -1,7 +1,8 @@
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { OFF_THREAD_WORKER, OffThreadPool, type PoolRefusal } from './off-thread-pool.js';
 
-/** A reply body posted to the thread (its bytes moved there, not copied). */
+/** A reply body posted to a thread (its bytes moved there, not copied). */
 export interface JsonReplyJob {
+  readonly kind: 'reply';
   readonly id: number;
   readonly body: Uint8Array;
 }
@@ -15,82 +16,81 @@ export const OFF_THREAD_REPLY_BYTES = 1024 * 1024;
 /** The body is not JSON (or holds too many values): the reply is not an envelope, as when read on the event loop. */
 export class JsonReplyRefused extends Error {}
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  readonly timer: NodeJS.Timeout;
+export interface OffThreadJsonOptions {
+  /** Threads parsing at once (default `DEFAULT_REPLY_THREADS`), started on first use. */
+  readonly threads?: number;
+  /** Replies waiting for a thread at most (default `DEFAULT_WAITING_REPLIES`); past it a read fails at once. */
+  readonly maxWaiting?: number;
+  /** A parse not answered within this many ms (default `DEFAULT_REPLY_PARSE_TIMEOUT_MS`) fails, and its thread is ended. */
+  readonly timeoutMs?: number;
+  /** The thread's script (tests: one that dies or sticks). */
+  readonly script?: URL;
 }
 
-const WORKER_SCRIPT = new URL('./json-reply-worker.js', import.meta.url);
+/** One thread: a reply over 1 MiB is a first round's whole IMA log (or a hostile agent's), and parses in under a second. */
+export const DEFAULT_REPLY_THREADS = 1;
+/**
+ * Replies waiting for the thread: as many as a `ReplyBudget` of 128 MiB (the verifier's default
+ * `pullReplyBudget`) holds of replies over 1 MiB, so the budget, whose wait is an unanswered round
+ * (a retry), binds before the queue, whose refusal fails the round. The verifier sizes it from its
+ * budget (`waitingRepliesFor`).
+ */
+export const DEFAULT_WAITING_REPLIES = 128;
+/** A reply is at most 64 MiB, parsed in about a second: far past that, the parse is stuck or hostile. */
+export const DEFAULT_REPLY_PARSE_TIMEOUT_MS = 30_000;
+
+/** Replies over `OFF_THREAD_REPLY_BYTES` that a reply budget of `budgetBytes` holds at once at most: the reply queue that never refuses what the budget admits. */
+export function waitingRepliesFor(budgetBytes: number): number {
+  return Math.max(1, Math.ceil(budgetBytes / OFF_THREAD_REPLY_BYTES));
+}
+
+/** A read the pool does not take fails as a thread's fault does: nothing was learnt of the body. */
+function refuse(reason: PoolRefusal): Error {
+  return new Error(reason === 'closing' ? 'the JSON reply reader is closing' : 'too many large JSON replies waiting to be parsed');
+}
 
 /**
- * One worker thread that reads large reply bodies as `readJsonBody` does (bound on values, then
+ * Worker threads that read large reply bodies as `readJsonBody` does (bound on values, then
  * `JSON.parse`), so that parsing one does not hold the event loop: a pull agent may answer a quote
  * with 64 MiB, which took about a second of `JSON.parse` on the event loop. Only the value comes back
- * (a structured clone: for a reply, a few members and one long string, copied in tens of ms).
- * The thread starts on first use and does not keep the process alive; one that ends (out of memory, a
- * crash) fails the reads it holds with a plain `Error` (not `JsonReplyRefused`: nothing was learnt of
- * the body) and is started again on the next read. A read not answered within its `timeoutMs` fails alone.
+ * (a structured clone: for a reply, a few members and one long string, copied in tens of ms). An
+ * `OffThreadPool` with the replies' limits: one thread by default, at most `maxWaiting` replies
+ * waiting. A read that is not queued (full, closing), whose thread ends (out of memory, a crash) or
+ * whose parse outlives `timeoutMs` (its thread then ended and replaced) fails with a plain `Error`
+ * (not `JsonReplyRefused`: nothing was learnt of the body).
  */
 export class OffThreadJson {
-  private thread: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  private readonly pool: OffThreadPool<JsonReplyAnswer>;
 
-  /** `threadOptions`: how the thread is started (`workerOptions`, worker-thread-options.ts, for a process started with `-e`). */
-  constructor(private readonly threadOptions: WorkerOptions = {}) {}
+  constructor(options: OffThreadJsonOptions = {}) {
+    this.pool = new OffThreadPool({
+      threads: options.threads ?? DEFAULT_REPLY_THREADS,
+      maxWaiting: options.maxWaiting ?? DEFAULT_WAITING_REPLIES,
+      timeoutMs: options.timeoutMs ?? DEFAULT_REPLY_PARSE_TIMEOUT_MS,
+      script: options.script ?? OFF_THREAD_WORKER,
+      what: 'JSON reply',
+      refuse,
+    });
+  }
+
+  /** The ids of the threads running now (tests: a thread ended for its time bound is replaced). */
+  get threadIds(): number[] {
+    return this.pool.threadIds;
+  }
 
   /**
    * The JSON value of `body`'s UTF-8 text; rejects with `JsonReplyRefused` when it is not JSON or
    * holds too many values. `body`'s bytes are moved to the thread: the caller must not read it after.
    */
-  read(body: Buffer, timeoutMs: number): Promise<unknown> {
-    const thread = this.thread ?? this.start();
-    const id = this.nextId++;
-    // Its own memory is moved; a view into shared memory (Buffer's pool) is copied first.
-    const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(id, new Error(`the reply's JSON was not read within ${timeoutMs} ms`)), timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      const job: JsonReplyJob = { id, body: owned };
-      thread.postMessage(job, [owned.buffer as ArrayBuffer]);
-    });
+  async read(body: Buffer): Promise<unknown> {
+    const fields: Omit<JsonReplyJob, 'id' | 'body'> = { kind: 'reply' };
+    const answer = await this.pool.run(body, fields);
+    if ('refusal' in answer) throw new JsonReplyRefused(answer.refusal);
+    return answer.value;
   }
 
-  /** Ends the thread; reads in flight fail. */
-  async close(): Promise<void> {
-    await this.thread?.terminate();
-  }
-
-  private start(): Worker {
-    const thread = new Worker(WORKER_SCRIPT, this.threadOptions);
-    thread.unref();
-    thread.on('message', (answer: JsonReplyAnswer) => {
-      const pending = this.pending.get(answer.id);
-      if (pending === undefined) return;
-      this.pending.delete(answer.id);
-      clearTimeout(pending.timer);
-      if ('refusal' in answer) pending.reject(new JsonReplyRefused(answer.refusal));
-      else pending.resolve(answer.value);
-    });
-    let reason = '';
-    // 'error' (an uncaught exception in the thread) is always followed by 'exit'.
-    thread.on('error', (error) => {
-      reason = `: ${error.message}`;
-    });
-    thread.on('exit', (exitCode) => {
-      if (this.thread === thread) this.thread = undefined;
-      for (const id of [...this.pending.keys()]) this.fail(id, new Error(`the JSON reply worker ended (exit code ${exitCode}) before answering${reason}`));
-    });
-    this.thread = thread;
-    return thread;
-  }
-
-  private fail(id: number, error: Error): void {
-    const pending = this.pending.get(id);
-    if (pending === undefined) return;
-    this.pending.delete(id);
-    clearTimeout(pending.timer);
-    pending.reject(error);
+  /** Ends the threads; reads parsing or waiting fail, and later ones are refused. */
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

@@ -4,7 +4,7 @@ import type { RequestBodyAnswer, RequestBodyJob } from './off-thread-bodies.js';
 import { requestBodyText } from './request-body-text.js';
 
 /**
- * What a thread of `OffThreadBodies` answers for a body: decoded and parsed exactly as the service's
+ * What a thread of an `OffThreadPool` answers for a request body: decoded and parsed exactly as the service's
  * parser does on the event loop (`parseRequestBody`: value count, JSON.parse, depth and prototype
  * keys), the value, or the refusal's parts so the service throws the same error, or an unexpected
  * error's message.

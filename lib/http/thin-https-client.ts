@@ -355,7 +355,7 @@ export class ThinHttpsClient {
       }
     };
     if (this.offThreadJson !== undefined && response.body.length > OFF_THREAD_REPLY_BYTES) {
-      this.offThreadJson.read(response.body, this.timeoutMs).then(
+      this.offThreadJson.read(response.body).then(
         (value) => envelope(() => value),
         (error: unknown) => {
           if (error instanceof JsonReplyRefused) {

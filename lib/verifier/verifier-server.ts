@@ -12,8 +12,7 @@ import { readConfiguredCaFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { ReplyBudget } from '../http/reply-budget.js';
-import { OffThreadJson } from '../http/off-thread-json.js';
-import { workerOptions } from '../http/worker-thread-options.js';
+import { OffThreadJson, waitingRepliesFor } from '../http/off-thread-json.js';
 import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
@@ -181,7 +180,8 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       measuredBootEvaluate: config.measuredBootEvaluate,
       bootLogs: new RepeatedTexts(),
       replyBudget: new ReplyBudget(config.pullReplyBudget),
-      offThreadJson: new OffThreadJson(workerOptions(process.execArgv)),
+      // Its parse is bounded as the request is; its queue never refuses what the reply budget admits.
+      offThreadJson: new OffThreadJson({ timeoutMs: Math.round(config.requestTimeout * 1000), maxWaiting: waitingRepliesFor(config.pullReplyBudget) }),
     };
     const engine = {
       severityPolicy: severity,

@@ -7,7 +7,7 @@ import { requestBodyText } from '../../lib/http/request-body-text.js';
 import { HOSTILE_BODIES, paddedPast1MiB } from './hostile-json-bodies.js';
 
 const MIB = 1024 * 1024;
-const FAULTY_WORKER = new URL('./fixtures/faulty-request-body-worker.js', import.meta.url);
+const FAULTY_WORKER = new URL('./fixtures/faulty-off-thread-worker.js', import.meta.url);
 
 function padded(text: string): Buffer {
   return Buffer.from(paddedPast1MiB(text));

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { OffThreadJson } from '../../lib/http/off-thread-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
 import { emptyRuntimePolicy } from '../../lib/ima/runtime-policy.js';
@@ -12,11 +13,13 @@ import { runPullRound } from '../../lib/verifier/pull-round.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import type { StoredRuntimePolicy, Versioned } from '../../lib/verifier/verifier-policy-repository.js';
 import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
+import { paddedPast1MiB } from '../http/hostile-json-bodies.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { hugeReplyServer, loadedHugeReplyAgent, splicedReply } from './helpers/huge-reply-server.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
+const FAULTY_WORKER = new URL('../http/fixtures/faulty-off-thread-worker.js', import.meta.url);
 /** ima-ng lines of the agent's log: ~170 bytes each, a reply of some 60 MiB (an agent may send 64). */
 const LINES = 350_000;
 /** A stall the test allows the verifier's event loop: parsing and judging this reply in one go held it for seconds. */
@@ -40,7 +43,7 @@ const settings = ROUND_TEST_SETTINGS;
  * rounds, the push routes, /health and /metrics — for the seconds its JSON.parse and replay take. The
  * round runs as the pull loop runs it (a real `AgentClient` over TLS with the loop's reply budget and
  * off-thread JSON reader, the real engine) and still reaches the same verdict: a clean log passes with
- * every line committed, a log with one line changed fails.
+ * every line committed, a log with one line changed fails, and a reply the reader cannot queue fails closed.
  */
 describe('pull round: a huge IMA reply is judged without stalling the event loop', function () {
   this.timeout(120_000);
@@ -72,9 +75,9 @@ describe('pull round: a huge IMA reply is judged without stalling the event loop
   });
 
   /** The agent's first round (all of its list asked for), run as the pull loop runs it, and the worst stall of the event loop meanwhile. */
-  async function firstRound(): Promise<{ readonly decision: PullDecision; readonly worstStallMs: number; readonly budget: ReplyBudget }> {
+  async function firstRound(reader = offThreadJson): Promise<{ readonly decision: PullDecision; readonly worstStallMs: number; readonly budget: ReplyBudget }> {
     const budget = new ReplyBudget(128 * 1024 * 1024);
-    const agent = await polledAgent(budget);
+    const agent = await polledAgent(budget, reader);
     const watch = watchEventLoopStalls();
     try {
       const decision = await runPullRound(agent, settings, () => Date.now() / 1000);
@@ -111,8 +114,25 @@ describe('pull round: a huge IMA reply is judged without stalling the event loop
     }
   });
 
-  function polledAgent(replyBudget: ReplyBudget): Promise<PolledAgent> {
-    return loadedHugeReplyAgent(record(), { policies: { findRuntime: (name: string) => Promise.resolve(name === RUNTIME_POLICY.name ? RUNTIME_POLICY : undefined) }, verifierTls, replyBudget, offThreadJson, requestTimeoutMs: 60_000 });
+  it('fails closed a round whose reply the reader cannot queue: a bad reply (as a parse past its time bound), FAILED with no_quote, its budget share given back', async function () {
+    const full = new OffThreadJson({ threads: 1, maxWaiting: 0, script: FAULTY_WORKER });
+    const holding = full.read(Buffer.from(paddedPast1MiB('"hangNow"'))).catch((error: unknown) => error);
+    try {
+      const { decision, budget } = await firstRound(full);
+      expect(decision.history?.outcome).to.equal('fail');
+      expect(decision.history?.failures.map((failure) => failure.event_id)).to.deep.equal(['internal.verifier.no_quote']);
+      expect(JSON.stringify(decision.history?.failures[0]?.context)).to.include('too many large JSON replies');
+      expect(decision.state.operationalState).to.equal(OperationalState.FAILED);
+      expect(decision.state.ima.nextEntry).to.equal(0);
+      expect(budget.inFlight).to.equal(0);
+    } finally {
+      await full.close();
+      await holding;
+    }
+  });
+
+  function polledAgent(replyBudget: ReplyBudget, reader: OffThreadJson): Promise<PolledAgent> {
+    return loadedHugeReplyAgent(record(), { policies: { findRuntime: (name: string) => Promise.resolve(name === RUNTIME_POLICY.name ? RUNTIME_POLICY : undefined) }, verifierTls, replyBudget, offThreadJson: reader, requestTimeoutMs: 60_000 });
   }
 
   function record(): VerifierAgentRecord {

@@ -1,6 +1,7 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import { BadRemoteReplyError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import { OFF_THREAD_REPLY_BYTES, OffThreadJson } from '../../lib/http/off-thread-json.js';
 import { MAX_REPLY_JSON_VALUES } from '../../lib/http/repeated-member-json.js';
 import { ThinHttpsClient } from '../../lib/http/thin-https-client.js';
 import { tlsFixture } from './tls-fixture.js';
@@ -209,6 +210,25 @@ describe('http: thin keep-alive HTTPS client', function () {
     // The late answer is still to come: not left to the next test, which counts the pending timers.
     answers.forEach(clearTimeout);
     thin.close();
+  });
+
+  it('reads a reply body of at most OFF_THREAD_REPLY_BYTES on the event loop, starting no thread, and a larger one in its OffThreadJson', async function () {
+    const reader = new OffThreadJson();
+    const thin = new ThinHttpsClient({ baseUrl: `https://127.0.0.1:${port}`, tls: { pinnedServerCert: fixture.agent.certPem }, timeoutMs: 10_000, offThreadJson: reader });
+    const emptyBody = JSON.stringify({ code: 200, status: 'Success', results: { s: '' } }).length;
+    let results: unknown;
+    onRequest = (socket) => socket.write(envelope(results));
+    try {
+      results = { s: 'x'.repeat(OFF_THREAD_REPLY_BYTES - emptyBody) };
+      expect(await thin.request('GET', '/at-the-bound')).to.deep.equal(results);
+      expect(reader.threadIds, 'a body of the bound is read on the event loop').to.deep.equal([]);
+      results = { s: 'x'.repeat(OFF_THREAD_REPLY_BYTES - emptyBody + 1) };
+      expect(await thin.request('GET', '/past-the-bound')).to.deep.equal(results);
+      expect(reader.threadIds, 'a larger one in the thread').to.have.lengthOf(1);
+    } finally {
+      thin.close();
+      await reader.close();
+    }
   });
 
   it('leaves no timer pending once its requests have ended', async function () {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { JsonReplyRefused, OffThreadJson, type OffThreadJsonOptions } from '../../lib/http/off-thread-json.js';
+import { JsonReplyRefused, OFF_THREAD_REPLY_BYTES, OffThreadJson, waitingRepliesFor, type OffThreadJsonOptions } from '../../lib/http/off-thread-json.js';
+import { ReplyBudget } from '../../lib/http/reply-budget.js';
 import { MAX_REPLY_JSON_VALUES, readJsonBody } from '../../lib/http/repeated-member-json.js';
 import { paddedPast1MiB } from './hostile-json-bodies.js';
 
@@ -75,6 +76,16 @@ describe('http: OffThreadJson reads reply bodies in a bounded pool of worker thr
     expect((failed as Error).message).to.include('not parsed within 2000 ms');
     expect(await waiting).to.deep.equal({ b: 2 });
     expect(reader.threadIds).to.have.lengthOf(1).and.not.include(hungThread);
+  });
+
+  it('is sized by the verifier from its reply budget so that it never refuses a reply the budget lets be read (waitingRepliesFor)', function () {
+    for (const budgetBytes of [1, OFF_THREAD_REPLY_BYTES, OFF_THREAD_REPLY_BYTES + 1, 128 * 1024 * 1024, 200 * 1024 * 1024 + 3]) {
+      // The smallest replies read in the thread, each claiming its length: the most of them the budget grants at once.
+      const budget = new ReplyBudget(budgetBytes);
+      let granted = 0;
+      while (budget.reserve(OFF_THREAD_REPLY_BYTES + 1, () => undefined).granted) granted += 1;
+      expect(granted, `a budget of ${budgetBytes} bytes`).to.be.at.least(1).and.at.most(waitingRepliesFor(budgetBytes));
+    }
   });
 
   it('queues at most maxWaiting reads behind its threads and fails the next at once with a plain error; close fails the rest', async function () {

@@ -16,6 +16,14 @@ export const OFF_THREAD_REPLY_BYTES = 1024 * 1024;
 /** The body is not JSON (or holds too many values): the reply is not an envelope, as when read on the event loop. */
 export class JsonReplyRefused extends Error {}
 
+/**
+ * The verifier did not read the body: its reader was full or closing, the parsing thread died, or the
+ * parse outlived its bound (its thread ended). Nothing was learnt of the reply, so the round is an
+ * unanswered one (retried, then FAILED `not_reachable`), never a verdict on the agent: a verifier
+ * short of threads must not fail an honest agent at once.
+ */
+export class JsonReplyUnread extends Error {}
+
 export interface OffThreadJsonOptions {
   /** Threads parsing at once (default `DEFAULT_REPLY_THREADS`), started on first use. */
   readonly threads?: number;
@@ -31,9 +39,9 @@ export interface OffThreadJsonOptions {
 export const DEFAULT_REPLY_THREADS = 1;
 /**
  * Replies waiting for the thread: as many as a `ReplyBudget` of 128 MiB (the verifier's default
- * `pullReplyBudget`) holds of replies over 1 MiB, so the budget, whose wait is an unanswered round
- * (a retry), binds before the queue, whose refusal fails the round. The verifier sizes it from its
- * budget (`waitingRepliesFor`).
+ * `pullReplyBudget`) holds of replies over 1 MiB, so the budget's wait, not the queue's refusal (an
+ * unanswered round at once), holds a reply back. The verifier sizes it from its budget
+ * (`waitingRepliesFor`).
  */
 export const DEFAULT_WAITING_REPLIES = 128;
 /** A reply is at most 64 MiB, parsed in about a second: far past that, the parse is stuck or hostile. */
@@ -46,7 +54,7 @@ export function waitingRepliesFor(budgetBytes: number): number {
 
 /** A read the pool does not take fails as a thread's fault does: nothing was learnt of the body. */
 function refuse(reason: PoolRefusal): Error {
-  return new Error(reason === 'closing' ? 'the JSON reply reader is closing' : 'too many large JSON replies waiting to be parsed');
+  return new JsonReplyUnread(reason === 'closing' ? 'the JSON reply reader is closing' : 'too many large JSON replies waiting to be parsed');
 }
 
 /**
@@ -56,7 +64,7 @@ function refuse(reason: PoolRefusal): Error {
  * (a structured clone: for a reply, a few members and one long string, copied in tens of ms). An
  * `OffThreadPool` with the replies' limits: one thread by default, at most `maxWaiting` replies
  * waiting. A read that is not queued (full, closing), whose thread ends (out of memory, a crash) or
- * whose parse outlives `timeoutMs` (its thread then ended and replaced) fails with a plain `Error`
+ * whose parse outlives `timeoutMs` (its thread then ended and replaced) fails with `JsonReplyUnread`
  * (not `JsonReplyRefused`: nothing was learnt of the body).
  */
 export class OffThreadJson {
@@ -80,11 +88,14 @@ export class OffThreadJson {
 
   /**
    * The JSON value of `body`'s UTF-8 text; rejects with `JsonReplyRefused` when it is not JSON or
-   * holds too many values. `body`'s bytes are moved to the thread: the caller must not read it after.
+   * holds too many values, `JsonReplyUnread` when it was not read. `body`'s bytes are moved to the
+   * thread: the caller must not read it after.
    */
   async read(body: Buffer): Promise<unknown> {
     const fields: Omit<JsonReplyJob, 'id' | 'body'> = { kind: 'reply' };
-    const answer = await this.pool.run(body, fields);
+    const answer = await this.pool.run(body, fields).catch((error: unknown) => {
+      throw error instanceof JsonReplyUnread ? error : new JsonReplyUnread((error as Error).message);
+    });
     if ('refusal' in answer) throw new JsonReplyRefused(answer.refusal);
     return answer.value;
   }

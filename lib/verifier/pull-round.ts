@@ -14,6 +14,7 @@ import {
 } from '../attestation/pull-decision.js';
 import { AGENT_API_VERSIONS, compareApiVersions, isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors.js';
+import { JsonReplyUnread } from '../http/off-thread-json.js';
 import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../tpm/signature-verdict.js';
 import { freshNonce } from './nonce.js';
 import type { PolledAgent } from './polled-agent.js';
@@ -150,7 +151,8 @@ async function deliverV(
 /** Classifies what the HTTP client threw; the engine decides what it means. */
 export function transportFailure(error: unknown): TransportFailure {
   const message = messageOf(error);
-  if (error instanceof ServiceUnreachableError) {
+  // A large reply the verifier's own reader could not parse (full, a thread lost) is no answer, not a bad one.
+  if (error instanceof ServiceUnreachableError || error instanceof JsonReplyUnread) {
     return { kind: 'no_answer', message };
   }
   if (error instanceof KeylimeHttpError) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { JsonReplyRefused, OFF_THREAD_REPLY_BYTES, OffThreadJson, waitingRepliesFor, type OffThreadJsonOptions } from '../../lib/http/off-thread-json.js';
+import { JsonReplyRefused, JsonReplyUnread, OFF_THREAD_REPLY_BYTES, OffThreadJson, waitingRepliesFor, type OffThreadJsonOptions } from '../../lib/http/off-thread-json.js';
 import { ReplyBudget } from '../../lib/http/reply-budget.js';
 import { MAX_REPLY_JSON_VALUES, readJsonBody } from '../../lib/http/repeated-member-json.js';
 import { paddedPast1MiB } from './hostile-json-bodies.js';
@@ -23,7 +23,7 @@ const outcome = (promise: Promise<unknown>): Promise<unknown> => promise.then((v
  * The worker threads the verifier's agent clients read replies over 1 MiB with: the value is
  * `readJsonBody`'s (so the round judges the same reply), a body `readJsonBody` refuses is refused the
  * same way; a thread that ends, a parse past the time bound (its thread ended and replaced) and a read
- * past the bounded queue fail with a plain error, never a value.
+ * past the bounded queue fail with JsonReplyUnread, never a value.
  */
 describe('http: OffThreadJson reads reply bodies in a bounded pool of worker threads', function () {
   this.timeout(30_000);
@@ -57,22 +57,22 @@ describe('http: OffThreadJson reads reply bodies in a bounded pool of worker thr
   });
 
   for (const [word, how] of [['exitNow', 'exits'], ['throwNow', 'throws']] as const) {
-    it(`fails the read of a thread that ${how} with a plain error, and reads on with a new thread`, async function () {
+    it(`fails the read of a thread that ${how} with JsonReplyUnread, and reads on with a new thread`, async function () {
       const reader = readerOf({ script: FAULTY_WORKER });
       const failed = await outcome(reader.read(padded(`"${word}"`)));
-      expect(failed).to.be.instanceOf(Error).and.not.instanceOf(JsonReplyRefused);
+      expect(failed).to.be.instanceOf(JsonReplyUnread);
       expect((failed as Error).message).to.include('the JSON reply worker ended');
       expect(await reader.read(padded('{"a": [1]}'))).to.deep.equal({ a: [1] });
     });
   }
 
-  it('fails a parse past its time bound with a plain error and ends its thread; the waiting read gets a new thread', async function () {
+  it('fails a parse past its time bound with JsonReplyUnread and ends its thread; the waiting read gets a new thread', async function () {
     const reader = readerOf({ timeoutMs: 2_000, script: FAULTY_WORKER });
     const stuck = outcome(reader.read(padded('"hangNow"')));
     const [hungThread] = reader.threadIds;
     const waiting = reader.read(padded('{"b": 2}'));
     const failed = await stuck;
-    expect(failed).to.be.instanceOf(Error).and.not.instanceOf(JsonReplyRefused);
+    expect(failed).to.be.instanceOf(JsonReplyUnread);
     expect((failed as Error).message).to.include('not parsed within 2000 ms');
     expect(await waiting).to.deep.equal({ b: 2 });
     expect(reader.threadIds).to.have.lengthOf(1).and.not.include(hungThread);
@@ -88,17 +88,17 @@ describe('http: OffThreadJson reads reply bodies in a bounded pool of worker thr
     }
   });
 
-  it('queues at most maxWaiting reads behind its threads and fails the next at once with a plain error; close fails the rest', async function () {
+  it('queues at most maxWaiting reads behind its threads and fails the next at once with JsonReplyUnread; close fails the rest', async function () {
     const reader = readerOf({ threads: 1, maxWaiting: 1, timeoutMs: 60_000, script: FAULTY_WORKER });
     const parsing = outcome(reader.read(padded('"hangNow"')));
     const waiting = outcome(reader.read(padded('{}')));
     const refused = await outcome(reader.read(padded('{}')));
-    expect(refused).to.be.instanceOf(Error).and.not.instanceOf(JsonReplyRefused);
+    expect(refused).to.be.instanceOf(JsonReplyUnread);
     expect((refused as Error).message).to.include('too many large JSON replies');
     expect(reader.threadIds).to.have.lengthOf(1);
     await reader.close();
-    for (const failed of await Promise.all([parsing, waiting])) expect(failed).to.be.instanceOf(Error).and.not.instanceOf(JsonReplyRefused);
-    expect(await outcome(reader.read(padded('{}')))).to.be.instanceOf(Error).and.not.instanceOf(JsonReplyRefused);
+    for (const failed of await Promise.all([parsing, waiting])) expect(failed).to.be.instanceOf(JsonReplyUnread);
+    expect(await outcome(reader.read(padded('{}')))).to.be.instanceOf(JsonReplyUnread);
     expect(reader.threadIds).to.deep.equal([]);
   });
 });

@@ -43,3 +43,16 @@ export function isTransientDatabaseError(error: unknown): boolean {
   if (typeof code === 'string') return RETRY_LATER_STATES.has(code) || PREPARED_STATE_LOST.has(code) || code.startsWith('53');
   return error.name === 'KnexTimeoutError' || /^timeout expired$/i.test(error.message);
 }
+
+/**
+ * True for a statement the database refused for the values it carries: SQLSTATE class 22 (data
+ * exception: a value out of range, a character the encoding refuses) or 23 (integrity constraint
+ * violation). The same values are refused however often they are sent, so a write refused so is not
+ * worth trying again — unlike a statement every row fails (class 42, a schema the code does not
+ * match), which only says the database cannot be written for now.
+ */
+export function isValueRefusal(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = codeOf(error);
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}

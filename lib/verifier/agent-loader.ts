@@ -82,7 +82,9 @@ export class AgentLoader {
     if (load.kind === 'unloadable') {
       // Its FAIL may wait for the database as long as a round's: the caller (a sweep) does not wait for it.
       // Not stored (an operator changed the row meanwhile), or recorded over an operator's stop or delete:
-      // the row is read again and followed at once.
+      // the row is read again and followed at once. Refused for its values: left unpolled, as after a
+      // shutdown, until its lease lapses and a sweep claims it again (reading it again at once would
+      // load it, fail it and be refused again without a pause).
       this.scheduler.track(
         this.scheduler.decider
           .failUnloadable(record, load.error)

@@ -61,9 +61,10 @@ export class RoundDecider {
    * `VerdictStore`, so a failed write is tried again with back-off, as a round's verdict is. FAILED is
    * not claimed again. Resolves to what the store answered: false tells the caller to re-read the row,
    * and so does `'failure_recorded'` (an operator stopped or deleted the agent meanwhile: the failure is
-   * recorded and announced all the same, the row keeps the operator's state).
+   * recorded and announced all the same, the row keeps the operator's state); `'refused'` when the
+   * database refused this FAIL for its values, which nothing else can take the place of.
    */
-  async failUnloadable(record: VerifierAgentRecord, error: unknown): Promise<boolean | 'failure_recorded' | undefined> {
+  async failUnloadable(record: VerifierAgentRecord, error: unknown): Promise<boolean | 'failure_recorded' | 'refused' | undefined> {
     this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
     const revocation = this.failures.prepare(record, record.state.operationalState, outcome.state, outcome.history);

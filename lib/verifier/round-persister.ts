@@ -1,12 +1,15 @@
 import { performance } from 'node:perf_hooks';
-import type { PullDecision } from '../attestation/pull-decision.js';
+import { decideInternalError, type PullDecision } from '../attestation/pull-decision.js';
 import type { FailureAnnouncer } from './failure-announcer.js';
 import type { PolledAgent } from './polled-agent.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 import type { VerdictStore } from './verdict-store.js';
 
 /** The scheduler's options storing a round reads. */
-export type RoundPersisterOptions = Pick<PullSchedulerOptions, 'repository' | 'owner' | 'log'>;
+export type RoundPersisterOptions = Pick<PullSchedulerOptions, 'repository' | 'owner' | 'round' | 'log'>;
+
+/** The failure recorded in place of a round's verdict the database refused for its values. */
+const REFUSED_VERDICT = "the round's verdict could not be stored: the database refused its values";
 
 /** What a stored round leads to, in the scheduler that polls the agent. */
 export interface AfterRound {
@@ -34,13 +37,32 @@ export class RoundPersister {
    * was decided (`decidedAt`, `performance.now()`; at once when the outage lasted longer): measured on
    * the monotonic clock, so a wall-clock step back while the verdict was stored does not leave the agent
    * unpolled, its lease renewed, for as long as the step.
+   *
+   * A verdict the database refuses for its values (`'refused'`, never retried) fails the agent closed:
+   * `internal.verifier.exception`, as a round that throws, is stored in its place, from the state the
+   * round started from. When that is refused too, nothing is stored: the agent keeps its stored row
+   * (its last success ages, so it reads stale, not PASS) and its next round comes as the verdict said,
+   * judged again from that row — the quote interval is the back-off.
    */
-  async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
+  async persist(agent: PolledAgent, decided: PullDecision, decidedAt: number): Promise<void> {
     const id = agent.enrolment.agentId;
     // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
-    const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    const revocation = writes ? this.failures.prepare(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history) : undefined;
-    const stored = writes ? await this.verdicts.store(id, outcome, agent, decidedAt, revocation) : true;
+    const writes = !agent.reconcileAfterRound || decided.history !== undefined;
+    let outcome = decided;
+    let revocation = writes ? this.failures.prepare(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history) : undefined;
+    let stored = writes ? await this.verdicts.store(id, outcome, agent, decidedAt, revocation) : true;
+    if (stored === 'refused') {
+      outcome = decideInternalError({ state: agent.state, retries: agent.retries }, REFUSED_VERDICT, this.options.round);
+      revocation = this.failures.prepare(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
+      stored = await this.verdicts.store(id, outcome, agent, decidedAt, revocation);
+    }
+    if (stored === 'refused') {
+      this.options.log.error({ agentId: id }, 'the failure recorded in place of a refused verdict was refused too: nothing stored; the agent is judged again at its next round');
+      agent.running = false;
+      if (decided.next.kind === 'poll') this.after.schedule(agent, decided.next.inSeconds);
+      else this.after.drop(id);
+      return;
+    }
     if (stored === undefined) {
       return;
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HistoryRow } from '../attestation/history-row.js';
+import { isValueRefusal } from '../db/database-errors.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
@@ -18,6 +19,19 @@ export interface RoundRetrierOptions {
   readonly log: Logger;
   /** Counts each failed write (`/metrics`). */
   readonly onWriteFailed?: () => void;
+}
+
+/**
+ * `RoundRetrier.store`'s rejection for a round the database refused for its values (`isValueRefusal`:
+ * a constraint, a value out of range) when written alone: the same round would be refused again, so
+ * it is not retried. The message names only the SQLSTATE (the database's text may quote the values),
+ * so that a failure recorded in the round's place can carry it; the database's error is the cause.
+ */
+export class RoundRefused extends Error {
+  constructor(readonly sqlState: string, options: { readonly cause: unknown }) {
+    super(`the database refused the verdict's values (SQLSTATE ${sqlState})`, options);
+    this.name = 'RoundRefused';
+  }
 }
 
 /** One round to store, as the retrier sees it. */
@@ -42,6 +56,13 @@ export interface RetriedRound<Result> {
  * is written again after a back-off. Its COMMIT may have landed with only the answer lost, so a retry
  * first asks the history for the round id: found, the round is stored (`STORED_UNSEEN`), not written a
  * second time nor refused by its own earlier write.
+ *
+ * A write the database refuses for its values (`isValueRefusal`, SQLSTATE class 22 or 23) is tried
+ * again once, alone — its first write may have shared a batch with another round's refused values —
+ * and when that one is refused too, the round is not tried again: `store` rejects with `RoundRefused`
+ * and the verifier reads ready again. Tried for ever, one such round held `/health` not ready and its
+ * agent unjudged for good. The caller fails closed (a failure recorded in its place, or nothing
+ * stored and the agent judged again later). Any other error is retried with back-off until stored.
  */
 export class RoundRetrier {
   private closed = false;
@@ -54,6 +75,7 @@ export class RoundRetrier {
    * Writes `round` until a write answers: resolves to that answer, or `STORED_UNSEEN`. Once closed, a
    * failed write is not tried again: it resolves `STORED_UNSEEN` when the history holds the round (a
    * stored FAIL must still be announced) and otherwise rejects with the write's error — not stored.
+   * A retry the database refuses for its values rejects with `RoundRefused` — not stored.
    */
   async store<Result>(round: RetriedRound<Result>): Promise<Result | typeof STORED_UNSEEN> {
     const { health, log } = this.options;
@@ -69,6 +91,16 @@ export class RoundRetrier {
       } catch (error) {
         health.writeFailed(round, error);
         this.options.onWriteFailed?.();
+        if (failures > 0 && isValueRefusal(error)) {
+          // A unique violation may be this round's own earlier COMMIT, landed after the retry first looked.
+          const storedUnseen = await this.storedBefore(round, roundId).catch(() => undefined);
+          if (storedUnseen !== undefined) {
+            health.writeSettled(round);
+            if (storedUnseen) return STORED_UNSEEN;
+            log.error({ err: error, agentId: round.agentId, attempt: failures + 1 }, 'the database refused the verdict for its values: not tried again');
+            throw new RoundRefused(String((error as { code?: unknown }).code), { cause: error });
+          }
+        }
         if (this.closed) {
           if (await this.storedBefore(round, roundId).catch(() => false)) {
             health.writeSettled(round);

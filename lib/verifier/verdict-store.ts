@@ -4,7 +4,7 @@ import type { HistoryRow } from '../attestation/history-row.js';
 import type { PreparedRevocation } from '../revocation/revocation-notifier.js';
 import type { ExponentialBackoff } from '../timing/backoff.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
-import { RoundRetrier, STORED_UNSEEN } from './round-retrier.js';
+import { RoundRefused, RoundRetrier, STORED_UNSEEN } from './round-retrier.js';
 import type { RoundWrite } from './round-writer.js';
 import type { StoredRound } from './save-rounds.js';
 
@@ -39,7 +39,8 @@ interface StoreCall {
 /**
  * The pull loop's durable verdicts: a verdict is stored before anything acts on it. A write that fails
  * (the database unreachable, the statement refused) keeps the verdict in memory, marks the verifier
- * not ready (`VerifierHealth`) and is tried again with back-off until it is stored. From its first
+ * not ready (`VerifierHealth`) and is tried again with back-off until it is stored — except a verdict
+ * the database refuses for its values when written alone (`RoundRefused`), which is not tried again. From its first
  * write until it is stored or dropped, the agent is "waiting" here: its lease is neither renewed nor
  * claimed back, so that another process may take it over from its stored state, and this one does not
  * poll it from a state older than the verdict (a write that goes through renews the lease itself).
@@ -72,8 +73,9 @@ export class VerdictStore {
    * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
    * caller re-reads it), `'failure_recorded'` when the verdict fails the agent and an operator stopped or
    * deleted it meanwhile (`recordedOverOperatorStop`: its history row and audit record are stored, the
-   * row keeps the operator's state; the caller announces the failure and re-reads the row), and
-   * undefined when a write failed after the store closed and the history does not hold its round: the
+   * row keeps the operator's state; the caller announces the failure and re-reads the row),
+   * `'refused'` when the database refused the verdict for its values (`RoundRefused`: not stored, not
+   * tried again; the caller fails the agent closed in its place), and undefined when a write failed after the store closed and the history does not hold its round: the
    * verdict is not stored, and whoever takes the agent over polls it from its stored row. A verdict
    * decided while the process closes is still written once. `row` is the version the verdict was
    * decided from; it is moved on to the version the stored write leaves; `decidedAt` (`performance.now()`)
@@ -82,7 +84,7 @@ export class VerdictStore {
    * verdict of the agent is being stored, this one is not: it resolves false once that one has settled,
    * and the caller re-reads the row that store left.
    */
-  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = performance.now(), revocation?: PreparedRevocation): Promise<boolean | 'failure_recorded' | undefined> {
+  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = performance.now(), revocation?: PreparedRevocation): Promise<boolean | 'failure_recorded' | 'refused' | undefined> {
     const running = this.calls.get(agentId);
     if (running !== undefined) {
       this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');
@@ -121,7 +123,7 @@ export class VerdictStore {
    * `row` unchanged). Stored by an attempt whose answer was lost, the row version it left is not known:
    * `row` forgets it.
    */
-  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number, revocation: PreparedRevocation | undefined): Promise<boolean | 'failure_recorded' | undefined> {
+  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number, revocation: PreparedRevocation | undefined): Promise<boolean | 'failure_recorded' | 'refused' | undefined> {
     const { writer, log, metrics, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
     const expectedVersion = row.rowVersion;
@@ -146,6 +148,10 @@ export class VerdictStore {
         stored: (result) => result !== undefined,
       });
     } catch (error) {
+      if (error instanceof RoundRefused) {
+        log.error({ agentId, outcome, failures: verdict.history?.failures, reason: error.message }, 'verdict not stored: the database refused its values');
+        return 'refused';
+      }
       log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
       return undefined;
     }

@@ -87,7 +87,7 @@ export class VerifierMetrics {
       this.registry,
     );
     this.late = new Counter({ name: 'ironlime_verifier_late_rounds_total', help: `Rounds started more than ${LATE_SHARE} of the quote interval after they were due.`, registers });
-    this.failedWrites = new Counter({ name: 'ironlime_verifier_failed_writes_total', help: 'Attempts to store a verdict (a pull round, or a push attestation\'s) that failed (each is retried).', registers });
+    this.failedWrites = new Counter({ name: 'ironlime_verifier_failed_writes_total', help: 'Attempts to store a verdict (a pull round, or a push attestation\'s) that failed (each is retried, but for a second refusal of its values: docs/verifier.md).', registers });
     this.notStored = new Counter({
       name: 'ironlime_verifier_verdicts_not_stored_total',
       help: 'Pull verdicts not stored because the agent row moved since their round read it (an operator change, another process); the agent is read again and judged afresh. A steady rise means rounds keep losing to something.',

@@ -15,6 +15,7 @@ import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/database
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
+import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
 const OWNER = 'persister-owner';
 
@@ -65,7 +66,7 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
   }
 
   function persisterFor(repository: VerifierAgentRepository, after: AfterRound): RoundPersister {
-    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
+    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, round: ROUND_TEST_SETTINGS, log: pino({ level: 'silent' }) };
     return new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after);
   }
 

@@ -14,6 +14,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { useMigratedTestSchema } from '../helpers/migrated-test-schema.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
+import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
 const OWNER = 'clock-step-owner';
 const HOUR_MS = 3_600_000;
@@ -58,7 +59,7 @@ describe('verifier pull loop: a wall-clock step while a verdict is stored (real 
       drop: () => undefined,
     };
     const writer = new ClockSteppingWriter(db.knex, stepMs);
-    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
+    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, round: ROUND_TEST_SETTINGS, log: pino({ level: 'silent' }) };
     const passing: PullDecision = { ...bareVerdict(OperationalState.GET_QUOTE, 1), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
     try {
       await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(agent, passing, performance.now());

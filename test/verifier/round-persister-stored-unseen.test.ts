@@ -14,6 +14,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
+import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
 const OWNER = 'persister-owner';
 
@@ -63,7 +64,7 @@ describe('verifier pull loop: a round stored unseen re-reads the agent\'s row (r
       reconcile: () => Promise.resolve(void steps.push('reconcile')),
       drop: () => void steps.push('drop'),
     };
-    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
+    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, round: ROUND_TEST_SETTINGS, log: pino({ level: 'silent' }) };
     await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(agent, failing, performance.now());
 
     expect(await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')).to.deep.equal([{ outcome: 'fail' }]);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { decidePushSilence, outageExcuseLimit, verifierOutageDeadline, verifierSilence, type VerifierOutage } from '../../attestation/push-failure-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
+import { RoundRefused } from '../round-retrier.js';
 import type { DatabaseOutage } from './database-outage.js';
 import type { PushRepository } from './push-repository.js';
 import type { PushSessions } from './push-sessions.js';
@@ -132,7 +133,15 @@ export class PushLiveness {
       if (decision === undefined) continue;
       // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
       // Nor is the row taken over then: the process serving the agent keeps it (`PushVerdictStore.store`).
-      const { stored } = await verdicts.store(record, decision.state, decision.history, { expectedVersion: agentVersion });
+      let stored: boolean;
+      try {
+        ({ stored } = await verdicts.store(record, decision.state, decision.history, { expectedVersion: agentVersion }));
+      } catch (error) {
+        // Refused for its values, it would be refused at every sweep: the agents after it are still swept.
+        if (!(error instanceof RoundRefused)) throw error;
+        log.error({ agentId, failures: decision.history.failures }, 'push agent timed out, but the database refused its failure: not recorded');
+        continue;
+      }
       if (stored) {
         log.warn({ agentId }, 'push agent timed out');
       } else {

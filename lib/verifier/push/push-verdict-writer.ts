@@ -93,7 +93,9 @@ interface PushRoundWrite extends RoundWrite {
  * (`COMPLETE_WITH_RECORDS`) — and the revocation notices of a verdict failing its agent (`alsoStore`).
  * A batch that fails is retried (each verdict alone, by the pull loop's `RoundRetrier`) until it is
  * stored or the writer is closed: a verdict is never dropped because the database was away; meanwhile
- * `GET /health` says not ready.
+ * `GET /health` says not ready. A verdict the database refuses for its values, alone, is not retried:
+ * `write` rejects with `RoundRefused`, and the caller fails closed as for any verdict not stored
+ * (`PushJudgement`: the agent failed when its evidence was taken, else nothing stored and a 500).
  */
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
@@ -135,6 +137,7 @@ export class PushVerdictWriter {
    * failures are (`VerdictStore`): its detection and revocation notice do not wait for passes to share
    * a transaction. A failed push agent keeps attesting, so its later failures are not urgent: they
    * share batches, and a mass failure costs one transaction per agent once, not per attestation.
+   * Rejects with `RoundRefused` when the database refuses the verdict for its values (`RoundRetrier`).
    */
   async write(write: RoundWrite, completion?: PushCompletion, take?: JudgedEvidenceTake, urgent = false): Promise<PushWriteOutcome> {
     const result = await this.retrier.store({

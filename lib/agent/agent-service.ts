@@ -3,6 +3,7 @@ import { agentApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { registerLivenessRoutes, type HostLivenessContext } from './agent-liveness-routes.js';
 import { registerAgentRoutes, type AgentApiContext } from './agent-routes.js';
+import { logRefusedClients } from './refused-client-log.js';
 
 export interface AgentTls {
   /** The agent's self-signed server certificate and key (PEM). */
@@ -30,11 +31,14 @@ export function createHostAgentService(host: HostLivenessContext, tls: AgentTls,
   return service;
 }
 
+/** The mTLS service; every client it refuses is logged at warn (`logRefusedClients`). */
 function createMtlsAgentService(tls: AgentTls, logger: FastifyBaseLogger | undefined): KeylimeService {
-  return createService({
+  const service = createService({
     name: 'agent',
     apiVersions: agentApiVersionPolicy(),
     tls: { cert: tls.cert, key: tls.key, ca: tls.clientCa, requestClientCert: true, requireClientCert: 'all' },
     ...(logger === undefined ? {} : { logger }),
   });
+  if (logger !== undefined) logRefusedClients(service, logger);
+  return service;
 }

@@ -1,43 +1,13 @@
-import { Agent as HttpsAgent, get } from 'node:https';
+import { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import forge from 'node-forge';
 import { serverApiVersionPolicy, agentApiVersionPolicy } from '../../lib/http/api-version.js';
 import { ServiceUnreachableError, KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { ok } from '../../lib/http/envelope.js';
 import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
 import { createService, type KeylimeService } from '../../lib/http/keylime-service.js';
-import { buildCertificate, generateRsaKeyPair, parseCertificateAndKey, toPems, type CertificateAndKey } from '../../lib/pki/x509-builder.js';
-import { tlsFixture } from './tls-fixture.js';
-
-/**
- * A clientAuth certificate from `ca` that ends `lifetimeMs` after it is made (rounded up to whole seconds,
- * as X.509 dates are): counted from after the key generation, which a loaded machine may take a while over.
- */
-function clientCertificateEnding(ca: CertificateAndKey, lifetimeMs: number): CertificateAndKey & { notAfterMs: number } {
-  const keys = generateRsaKeyPair();
-  const notAfterMs = Date.now() + lifetimeMs;
-  const issuer = parseCertificateAndKey(ca, 'CA');
-  const extensions = [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'extKeyUsage', clientAuth: true }];
-  const cert = buildCertificate(keys, { commonName: 'tenant', validityDays: 1, extensions, issuer });
-  cert.validity.notAfter = new Date(Math.ceil(notAfterMs / 1000) * 1000);
-  cert.sign(issuer.key, forge.md.sha256.create());
-  return { ...toPems(cert, keys.privateKey), notAfterMs: cert.validity.notAfter.getTime() };
-}
-
-/** One GET through `agent`: its status, body, and whether it went over a connection opened before. */
-function getOn(agent: HttpsAgent, url: string): Promise<{ status: number | undefined; body: string; reusedSocket: boolean }> {
-  return new Promise((resolve, reject) => {
-    const request = get(url, { agent }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode, body, reusedSocket: request.reusedSocket }));
-    });
-    request.on('error', reject);
-  });
-}
+import { clientCertificateEnding, getOn, tlsFixture } from './tls-fixture.js';
 
 async function attempt(url: string, path: string, tls: KeylimeClientTls): Promise<unknown> {
   const client = createKeylimeClient({ baseUrl: url, tls, timeoutMs: 10_000 });

@@ -1,6 +1,8 @@
+import { get, type Agent as HttpsAgent } from 'node:https';
+import forge from 'node-forge';
 import { createCertificateAuthority, issueFromCa } from '../../lib/pki/certificate-authority.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
-import type { CertificateAndKey } from '../../lib/pki/x509-builder.js';
+import { buildCertificate, generateRsaKeyPair, parseCertificateAndKey, toPems, type CertificateAndKey } from '../../lib/pki/x509-builder.js';
 
 /** Certificates shared by the HTTP tests (RSA key generation is the slow part, so it happens once). */
 export interface TlsFixture {
@@ -33,4 +35,32 @@ export function tlsFixture(): TlsFixture {
     };
   }
   return fixture;
+}
+
+/**
+ * A clientAuth certificate from `ca` that ends `lifetimeMs` after it is made (rounded up to whole seconds,
+ * as X.509 dates are): counted from after the key generation, which a loaded machine may take a while over.
+ */
+export function clientCertificateEnding(ca: CertificateAndKey, lifetimeMs: number): CertificateAndKey & { notAfterMs: number } {
+  const keys = generateRsaKeyPair();
+  const notAfterMs = Date.now() + lifetimeMs;
+  const issuer = parseCertificateAndKey(ca, 'CA');
+  const extensions = [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'extKeyUsage', clientAuth: true }];
+  const cert = buildCertificate(keys, { commonName: 'tenant', validityDays: 1, extensions, issuer });
+  cert.validity.notAfter = new Date(Math.ceil(notAfterMs / 1000) * 1000);
+  cert.sign(issuer.key, forge.md.sha256.create());
+  return { ...toPems(cert, keys.privateKey), notAfterMs: cert.validity.notAfter.getTime() };
+}
+
+/** One GET through `agent`: its status, body, and whether it went over a connection opened before. */
+export function getOn(agent: HttpsAgent, url: string): Promise<{ status: number | undefined; body: string; reusedSocket: boolean }> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode, body, reusedSocket: request.reusedSocket }));
+    });
+    request.on('error', reject);
+  });
 }

@@ -2,7 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { FileReadError, readRegularFileSync } from '../files/regular-file.js';
-import { parseMacAddress, parseSystemUuid, type HostId, type HostIdKind } from './host-id.js';
+import { parseSystemUuid, type HostId, type HostIdKind } from './host-id.js';
+import { chooseHostMac, type NetInterface } from './mac-choice.js';
 
 /** A sysfs attribute is at most one page (and reports that as its size). */
 const SYSFS_ATTRIBUTE_BYTES = 4096;
@@ -13,8 +14,9 @@ const MAX_ROUTE_TABLE_BYTES = 16 * 1024 * 1024;
 /**
  * Reads this machine's host id. `root` is the file-system root (`/`; tests pass a fake tree).
  * - `sys-uuid`: `/sys/class/dmi/id/product_uuid` (readable by root only);
- * - `mac`: the interface of the default route (`/proc/net/route`), else the lowest non-virtual
- *   interface with a usable MAC (`/sys/class/net/*`, skipping `/sys/devices/virtual/net`).
+ * - `mac`: the MAC `chooseHostMac` picks among `/sys/class/net/*` — a physical interface (one with a
+ *   `device`) before a virtual one, a universally administered MAC before a locally administered
+ *   one, then the interface of the default route (`/proc/net/route`), then the lowest name.
  *
  * Each file is read without blocking, up to a bound (`readRegularFileSync`): a FIFO or a device put in
  * their place cannot hold the start; an interface whose `address` cannot be read is passed over.
@@ -27,18 +29,32 @@ export function readHostId(kind: HostIdKind, root = '/'): HostId {
     if (!existsSync(file)) throw new InvalidParameterValue('host id', `${file} does not exist (no SMBIOS, or not readable)`);
     return parseSystemUuid(readIdFile(file, SYSFS_ATTRIBUTE_BYTES));
   }
+  const chosen = chooseHostMac(netInterfaces(root));
+  if (chosen === undefined) throw new InvalidParameterValue('host id', 'no network interface with a usable MAC address');
+  return chosen;
+}
+
+/** This machine's interfaces (`/sys/class/net/*`) as `chooseHostMac` takes them. */
+function netInterfaces(root: string): NetInterface[] {
   const netDir = path.join(root, 'sys/class/net');
-  const candidates = [defaultRouteInterface(root), ...physicalInterfaces(root)].filter((name): name is string => name !== undefined);
-  for (const name of candidates) {
-    const addressFile = path.join(netDir, name, 'address');
-    if (!existsSync(addressFile)) continue;
-    try {
-      return parseMacAddress(readIdFile(addressFile, SYSFS_ATTRIBUTE_BYTES));
-    } catch {
-      // an interface without a usable MAC (all zeros, multicast): try the next one
-    }
+  if (!existsSync(netDir)) return [];
+  const route = defaultRouteInterface(root);
+  return readdirSync(netDir).map((name) => ({
+    name,
+    address: readAddress(path.join(netDir, name, 'address')),
+    physical: existsSync(path.join(netDir, name, 'device')),
+    defaultRoute: name === route,
+  }));
+}
+
+/** An interface's `address`, or undefined when it is missing or cannot be read (passed over, as an unusable MAC is). */
+function readAddress(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return readIdFile(file, SYSFS_ATTRIBUTE_BYTES);
+  } catch {
+    return undefined;
   }
-  throw new InvalidParameterValue('host id', 'no network interface with a usable MAC address');
 }
 
 /** The text of one of the files the host id is read from. @throws InvalidParameterValue naming the file and why */
@@ -57,13 +73,4 @@ function defaultRouteInterface(root: string): string | undefined {
   if (!existsSync(file)) return undefined;
   const rows = readIdFile(file, MAX_ROUTE_TABLE_BYTES).split('\n').slice(1).map((line) => line.trim().split(/\s+/));
   return rows.find((fields) => fields[1] === '00000000')?.[0];
-}
-
-/** Interfaces that are not virtual (lo, bridges, veth…), sorted by name. */
-function physicalInterfaces(root: string): string[] {
-  const netDir = path.join(root, 'sys/class/net');
-  if (!existsSync(netDir)) return [];
-  const virtualDir = path.join(root, 'sys/devices/virtual/net');
-  const virtual = new Set(existsSync(virtualDir) ? readdirSync(virtualDir) : []);
-  return readdirSync(netDir).filter((name) => !virtual.has(name)).sort();
 }

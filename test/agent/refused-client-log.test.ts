@@ -81,7 +81,7 @@ describe('agent: a refused client certificate is logged at warn with the peer an
 
   it('a certificate that lapsed on its kept-alive connection: the 403 is logged at warn with the address and "client certificate expired"', async function () {
     const f = tlsFixture();
-    const expiring = clientCertificateEnding(f.ca, 2000);
+    const expiring = clientCertificateEnding(f.ca, 3000);
     const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: f.agent.certPem, cert: expiring.certPem, key: expiring.keyPem, checkServerIdentity: () => undefined });
     try {
       expect((await getOn(agent, `https://127.0.0.1:${port}/version`)).status).to.equal(200);

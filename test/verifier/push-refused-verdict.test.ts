@@ -24,11 +24,16 @@ describe('push model: a verdict PostgreSQL refuses for its values fails closed, 
     return Number(/^ironlime_verifier_failed_writes_total (\d+)/m.exec(metrics.body)?.[1] ?? 0);
   }
 
-  /** `patch`'s reply, or 'still retrying' once `count` more writes failed: a verdict tried for ever never answers. */
+  /**
+   * `patch`'s reply, or 'still retrying' once `count` more writes failed first: a verdict tried for
+   * ever never answers. The count stops being watched once the reply comes.
+   */
   async function replyOrRetries(patch: Promise<Reply>, count: number): Promise<Reply | 'still retrying'> {
     const before = await failedWrites();
-    const retrying = eventually(`${count} failed writes`, async () => (await failedWrites()) >= before + count, 30_000, 50).then(() => 'still retrying' as const);
-    return Promise.race([patch, retrying]);
+    let answered = false;
+    const watched = patch.finally(() => (answered = true));
+    const retrying = eventually(`${count} failed writes`, async () => answered || (await failedWrites()) >= before + count, 30_000, 50).then(() => 'still retrying' as const);
+    return Promise.race([watched, retrying]);
   }
 
   /** An enrolled node whose first attestation passed, its second opened (201) and the evidence for it made (after `beforeEvidence`), not sent. */

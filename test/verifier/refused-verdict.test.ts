@@ -114,9 +114,15 @@ describe('verdicts refused by PostgreSQL for their values are not retried for ev
 
   const passingRound: PullDecision = { ...bareVerdict(OperationalState.GET_QUOTE, 1), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
 
-  /** Resolves 'still retrying' once `health` has been told of `count` failed writes: a refused verdict tried for ever never settles. */
-  function retriedAtLeast(health: CountingHealth, count: number): Promise<'still retrying'> {
-    return eventually(`${count} failed writes`, () => Promise.resolve(health.failedWrites >= count), 30_000, 20).then(() => 'still retrying' as const);
+  /**
+   * What `work` settles to, or 'still retrying' once `health` has been told of `count` failed writes
+   * first: a refused verdict tried for ever never settles. The count stops being watched once `work` settles.
+   */
+  function settledOrRetrying<T>(work: Promise<T>, health: CountingHealth, count: number): Promise<T | 'still retrying'> {
+    let settled = false;
+    const watched = work.finally(() => (settled = true));
+    const retrying = eventually(`${count} failed writes`, () => Promise.resolve(settled || health.failedWrites >= count), 30_000, 20).then(() => 'still retrying' as const);
+    return Promise.race([watched, retrying]);
   }
 
   async function history(agentId: string): Promise<{ outcome: string; failures: string }[]> {
@@ -137,7 +143,7 @@ describe('verdicts refused by PostgreSQL for their values are not retried for ev
       store.store('refused-pull-1', passingRound, innocent, performance.now()),
       store.store('refused-pull-2', passingRound, refused, performance.now()),
     ]);
-    expect(await Promise.race([results, retriedAtLeast(health, 8)])).to.deep.equal([true, 'refused']);
+    expect(await settledOrRetrying(results, health, 8)).to.deep.equal([true, 'refused']);
     // The shared batch failed for both, then each was written alone: the innocent one stored, the refused one refused again.
     expect(health.failedWrites).to.equal(3);
     expect(health.unstoredRounds).to.equal(0);
@@ -153,7 +159,7 @@ describe('verdicts refused by PostgreSQL for their values are not retried for ev
     const after = new RecordedAfterRound();
     const agent = await agentIn('refused-pull-3');
     const persisted = persisterFor(store, health, after).persist(agent, passingRound, performance.now());
-    expect(await Promise.race([persisted.then(() => 'persisted'), retriedAtLeast(health, 8)])).to.equal('persisted');
+    expect(await settledOrRetrying(persisted.then(() => 'persisted'), health, 8)).to.equal('persisted');
     const rows = await history('refused-pull-3');
     expect(rows.map((row) => row.outcome)).to.deep.equal(['fail']);
     expect(rows[0]?.failures).to.include('internal.verifier.exception');
@@ -170,7 +176,7 @@ describe('verdicts refused by PostgreSQL for their values are not retried for ev
     const after = new RecordedAfterRound();
     const agent = await agentIn('refused-pull-4');
     const persisted = persisterFor(store, health, after).persist(agent, passingRound, performance.now());
-    expect(await Promise.race([persisted.then(() => 'persisted'), retriedAtLeast(health, 8)])).to.equal('persisted');
+    expect(await settledOrRetrying(persisted.then(() => 'persisted'), health, 8)).to.equal('persisted');
     // The verdict twice (batched, then alone) and the failure in its place twice.
     expect(health.failedWrites).to.equal(4);
     expect(await history('refused-pull-4')).to.deep.equal([]);
@@ -217,7 +223,7 @@ describe('verdicts refused by PostgreSQL for their values are not retried for ev
       const health = new CountingHealth();
       const writer = pushWriter(health, 200);
       const results = Promise.all([writer.write(pushWrite('agent-000001')), writer.write(pushWrite('agent-000002')).catch((error: unknown) => error)]);
-      const settled = await Promise.race([results, retriedAtLeast(health, 8)]);
+      const settled = await settledOrRetrying(results, health, 8);
       expect(settled).to.not.equal('still retrying');
       const [innocent, refused] = settled as [unknown, unknown];
       expect(innocent).to.deep.include({ stored: true });

@@ -209,7 +209,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
         const query = checked?.query ?? checkQuery(request.query);
         const authenticated = checked === undefined ? (undefined as A) : checked.authenticated;
         const body = checkBody(request.body);
-        return spec.handler({
+        const handle = (): Promise<FastifyReply> | FastifyReply => spec.handler({
           params,
           query,
           body,
@@ -220,6 +220,8 @@ export function addRoute<P extends object, Q extends object, B extends object, A
           request,
           reply,
         });
+        // A body counted in the route's budget stays counted while the handler holds it, the client gone or not.
+        return budget === undefined ? handle() : budget.whileHandled(request, handle);
       },
     });
   }

@@ -4,6 +4,7 @@ import { configVariableMeasurements } from './secure-boot-variables.js';
 import { parseSignatureLists, type EfiSignature } from './uefi-variable.js';
 import { EventLogParseError } from '../../bytes/parse-errors.js';
 import { withoutTrailingNuls } from './trailing-nuls.js';
+import { finish, type Stepwise } from '../../ima/stepwise.js';
 
 /**
  * Groups the events of a boot log into the components Keylime's `example` policy checks
@@ -20,10 +21,23 @@ export interface KeyVariableMeasurement {
 }
 
 /**
+ * Signatures one measurement of a key variable may hold; one holding more is not read (its error says
+ * so, and the policy fails it). Real ones hold tens (PK, KEK, db) to about a thousand (dbx); a
+ * variable the node extends itself may hold some 260,000 under the log's size bound, whose reading and
+ * checking held the verifier's event loop for seconds in one step.
+ */
+export const MAX_KEY_VARIABLE_SIGNATURES = 16_384;
+
+/**
  * Every PCR 7 measurement of PK, KEK, db and dbx (PFP §3.3.4.8), found by content whatever type it
  * claims (`configVariableMeasurements`).
  */
 export function keyVariableMeasurements(events: readonly BootEvent[]): Record<KeyVariableName, KeyVariableMeasurement[]> {
+  return finish(keyVariableMeasurementsStepwise(events));
+}
+
+/** `keyVariableMeasurements`, pausing after each measurement read (`Stepwise`). */
+export function* keyVariableMeasurementsStepwise(events: readonly BootEvent[]): Stepwise<Record<KeyVariableName, KeyVariableMeasurement[]>> {
   const out: Record<KeyVariableName, KeyVariableMeasurement[]> = { PK: [], KEK: [], db: [], dbx: [] };
   for (const { name, variable, event } of configVariableMeasurements(events)) {
     if (name === 'SecureBoot') {
@@ -37,6 +51,7 @@ export function keyVariableMeasurements(events: readonly BootEvent[]): Record<Ke
       }
       out[name].push({ event, signatures: null, error: error.message });
     }
+    yield;
   }
   return out;
 }
@@ -49,7 +64,7 @@ export function secureBootKeys(events: readonly BootEvent[]): Record<KeyVariable
 }
 
 function signaturesOf(data: Uint8Array): EfiSignature[] {
-  return parseSignatureLists(data).flatMap((list) => list.signatures);
+  return parseSignatureLists(data, MAX_KEY_VARIABLE_SIGNATURES).flatMap((list) => list.signatures);
 }
 
 /** PCR 0 EV_S_CRTM_VERSION events. */

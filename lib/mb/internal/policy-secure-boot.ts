@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { BootEvent } from '../boot-events.js';
-import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
+import { keyVariableMeasurementsStepwise, mokEvents, type KeyVariableMeasurement } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
 import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
 import { shimValidationFindings } from './policy-shim-validation.js';
@@ -38,7 +38,7 @@ export function* secureBootFindings(events: readonly BootEvent[], refstate: MbRe
       events: sb.event === null ? [] : [sb.event.sequence],
     });
   }
-  const measured = keyVariableMeasurements(configuration);
+  const measured = yield* keyVariableMeasurementsStepwise(configuration);
   // Appended one by one, not spread into `push`: a key variable the node extends itself may hold some
   // 260,000 signatures under the log's size bound, a finding each, and 150,000 arguments overflow the stack.
   for (const more of [
@@ -55,7 +55,7 @@ export function* secureBootFindings(events: readonly BootEvent[], refstate: MbRe
 }
 
 
-type Measurements = ReturnType<typeof keyVariableMeasurements>[KeyVariableName];
+type Measurements = readonly KeyVariableMeasurement[];
 
 /** The one trustworthy measurement of a key variable, or the findings that prevent using it. */
 function single(name: string, component: string, measured: Measurements, required: boolean) {
@@ -256,6 +256,14 @@ function contains(index: ReadonlyMap<string, readonly KeyBytes[]>, sig: EfiSigna
   return candidates.some((key) => bytesEqual(key.data, sig.signatureData));
 }
 
+/**
+ * Data up to the size of a SHA-512 digest (dbx hashes, a hostile node's empty signatures) is its own
+ * hex, with no hash to make: a `createHash` per signature was most of the cost of a db of 240,000.
+ */
+const SHORT_KEY_DATA = 64;
+
 function keyId(owner: string, data: Uint8Array): string {
-  return `${owner}:${createHash('sha256').update(data).digest('hex')}`;
+  return data.length <= SHORT_KEY_DATA
+    ? `${owner}=${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex')}`
+    : `${owner}:${createHash('sha256').update(data).digest('hex')}`;
 }

@@ -55,18 +55,22 @@ export function parseUefiVariable(data: Uint8Array): UefiVariable {
  * Parses the value of PK, KEK, db, dbx (and shim's MokList…): a sequence of
  * `EFI_SIGNATURE_LIST` = `SignatureType GUID | SignatureListSize u32 | SignatureHeaderSize u32 |
  * SignatureSize u32 | SignatureHeader[SignatureHeaderSize] | EFI_SIGNATURE_DATA[]`, each
- * `EFI_SIGNATURE_DATA` = `SignatureOwner GUID | SignatureData[SignatureSize - 16]`.
+ * `EFI_SIGNATURE_DATA` = `SignatureOwner GUID | SignatureData[SignatureSize - 16]`. Lists holding more
+ * than `maxSignatures` signatures in all are refused before those past the bound are read.
  */
-export function parseSignatureLists(data: Uint8Array): EfiSignatureList[] {
+export function parseSignatureLists(data: Uint8Array, maxSignatures = Number.POSITIVE_INFINITY): EfiSignatureList[] {
   const r = new LittleEndianReader(data, EventLogParseError);
   const lists: EfiSignatureList[] = [];
+  let signatures = 0;
   while (r.remaining > 0) {
-    lists.push(r.struct(`EFI_SIGNATURE_LIST[${lists.length}]`, () => readSignatureList(r)));
+    const list = r.struct(`EFI_SIGNATURE_LIST[${lists.length}]`, () => readSignatureList(r, maxSignatures - signatures));
+    signatures += list.signatures.length;
+    lists.push(list);
   }
   return lists;
 }
 
-function readSignatureList(r: LittleEndianReader): EfiSignatureList {
+function readSignatureList(r: LittleEndianReader, maxSignatures: number): EfiSignatureList {
   const start = r.offset;
   const signatureType = readEfiGuid(r);
   const listSize = r.u32();
@@ -80,6 +84,9 @@ function readSignatureList(r: LittleEndianReader): EfiSignatureList {
   const body = listSize - fixed - headerSize;
   if (signatureSize < 16 || body % signatureSize !== 0) {
     throw r.error(`SignatureSize ${signatureSize} does not divide the ${body} byte(s) of signatures`);
+  }
+  if (body / signatureSize > maxSignatures) {
+    throw r.error(`more signatures than the ${maxSignatures} left of the bound`);
   }
   const signatures: EfiSignature[] = [];
   for (let i = 0; i < body / signatureSize; i++) {

@@ -2,7 +2,7 @@ import type { BootEvent } from '../boot-events.js';
 import { EventLogParseError } from '../../bytes/parse-errors.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE, SHIM_LOCK_GUID } from './efi-guid.js';
 import * as ev from './event-types.js';
-import { parseSignatureLists, parseUefiVariable, type UefiVariable } from './uefi-variable.js';
+import { hasSignatureListsShape, parseUefiVariable, type UefiVariable } from './uefi-variable.js';
 
 /**
  * Which PCR 7 events measure the Secure Boot configuration, decided by what the event's data says,
@@ -94,13 +94,5 @@ export function variableOf(event: BootEvent): UefiVariable | null {
 }
 
 function isSignatureLists(data: Uint8Array): boolean {
-  try {
-    parseSignatureLists(data);
-    return data.length > 0;
-  } catch (error) {
-    if (error instanceof EventLogParseError) {
-      return false;
-    }
-    throw error;
-  }
+  return data.length > 0 && hasSignatureListsShape(data);
 }

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { checkMeasuredBoot, checkMeasuredBootStepwise, type MeasuredBootCheck } from '../../lib/mb/check-measured-boot.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLogInput } from '../../lib/mb/event-log-input.js';
-import { MAX_KEY_VARIABLE_SIGNATURES } from '../../lib/mb/internal/boot-components.js';
+import { MAX_KEY_VARIABLE_LISTS, MAX_KEY_VARIABLE_SIGNATURES } from '../../lib/mb/internal/boot-components.js';
 import * as ev from '../../lib/mb/internal/event-types.js';
 import { LISTED_EVENTS } from '../../lib/mb/internal/policy-finding.js';
 import { hasSignatureListsShape, parseSignatureLists, parseUefiVariable } from '../../lib/mb/internal/uefi-variable.js';
@@ -23,12 +23,17 @@ function ownerOnlySignatures(count: number): Buffer {
   return list;
 }
 
-/** The secure-boot vector's log with its db replaced by `count` signatures the refstate does not allow, checked against its own quote. */
-function checkWithDbOf(count: number): MeasuredBootCheck {
+/** `count` EFI_SIGNATURE_LISTs of one signature each. */
+function oneSignatureLists(count: number): Buffer {
+  return Buffer.concat(Array.from({ length: count }, (_, i) => ownerOnlySignatures(1).fill(i % 256, 28, 29)));
+}
+
+/** The secure-boot vector's log with its db replaced by `count` signatures the refstate does not allow (one list, or `count` lists), checked against its own quote. */
+function checkWithDbOf(count: number, lists: 'one list' | 'a list each' = 'one list'): MeasuredBootCheck {
   const crafted = new CraftedLog(Buffer.from(vectorBytes('keylime', 'measured_boot', 'binary_bios_measurements-secureboot')));
   const refstate = createRefstate(crafted.parsed);
   const i = crafted.variableIndex('db');
-  const data = withVariableData(crafted.event(i), ownerOnlySignatures(count));
+  const data = withVariableData(crafted.event(i), lists === 'one list' ? ownerOnlySignatures(count) : oneSignatureLists(count));
   const log = crafted.edit(i, crafted.encode(7, ev.EV_EFI_VARIABLE_DRIVER_CONFIG, data));
   expect(log.length).to.be.at.most(MAX_EVENT_LOG_BYTES);
   const check = checkMeasuredBoot({ eventLog: new Uint8Array(log), quotedPcrs: selfQuote(parseEventLogInput(log)), refstate });
@@ -61,6 +66,15 @@ describe('mb policy: a key variable with hundreds of thousands of signatures fai
 
   it('one signature past the bound is refused the same way', function () {
     expect(dbReasons(checkWithDbOf(MAX_KEY_VARIABLE_SIGNATURES + 1))).to.have.length(1).and.satisfy((reasons: string[]) => reasons[0]?.startsWith('db is not a list of EFI_SIGNATURE_LISTs'));
+  });
+
+  it('one list past the bound on lists is refused the same way; lists up to it are read', function () {
+    expect(dbReasons(checkWithDbOf(MAX_KEY_VARIABLE_LISTS + 1, 'a list each'))).to.deep.equal([
+      `db is not a list of EFI_SIGNATURE_LISTs: at offset ${28 * MAX_KEY_VARIABLE_LISTS + 16 * MAX_KEY_VARIABLE_LISTS}: more than ${MAX_KEY_VARIABLE_LISTS} EFI_SIGNATURE_LISTs`,
+    ]);
+    expect(dbReasons(checkWithDbOf(MAX_KEY_VARIABLE_LISTS, 'a list each')).at(-1)).to.equal(
+      `db holds ${MAX_KEY_VARIABLE_LISTS - LISTED_EVENTS} more key(s) the refstate does not allow (the first ${LISTED_EVENTS} listed)`,
+    );
   });
 
   it('signatures up to the bound, none allowed: the first are listed, then the count of the rest', function () {

@@ -27,6 +27,11 @@ export interface KeyVariableMeasurement {
  * checking held the verifier's event loop for seconds in one step.
  */
 export const MAX_KEY_VARIABLE_SIGNATURES = 16_384;
+/**
+ * Signature lists one measurement of a key variable may hold: real ones hold a few (a list per
+ * certificate, one of hashes); 16,384 lists of one signature each took 150–330 ms to read in one step.
+ */
+export const MAX_KEY_VARIABLE_LISTS = 1024;
 
 /**
  * Every PCR 7 measurement of PK, KEK, db and dbx (PFP §3.3.4.8), found by content whatever type it
@@ -64,7 +69,7 @@ export function secureBootKeys(events: readonly BootEvent[]): Record<KeyVariable
 }
 
 function signaturesOf(data: Uint8Array): EfiSignature[] {
-  return parseSignatureLists(data, MAX_KEY_VARIABLE_SIGNATURES).flatMap((list) => list.signatures);
+  return parseSignatureLists(data, MAX_KEY_VARIABLE_SIGNATURES, MAX_KEY_VARIABLE_LISTS).flatMap((list) => list.signatures);
 }
 
 /** PCR 0 EV_S_CRTM_VERSION events. */

@@ -55,14 +55,17 @@ export function parseUefiVariable(data: Uint8Array): UefiVariable {
  * Parses the value of PK, KEK, db, dbx (and shim's MokList…): a sequence of
  * `EFI_SIGNATURE_LIST` = `SignatureType GUID | SignatureListSize u32 | SignatureHeaderSize u32 |
  * SignatureSize u32 | SignatureHeader[SignatureHeaderSize] | EFI_SIGNATURE_DATA[]`, each
- * `EFI_SIGNATURE_DATA` = `SignatureOwner GUID | SignatureData[SignatureSize - 16]`. Lists holding more
- * than `maxSignatures` signatures in all are refused before those past the bound are read.
+ * `EFI_SIGNATURE_DATA` = `SignatureOwner GUID | SignatureData[SignatureSize - 16]`. More than `maxLists`
+ * lists, or more than `maxSignatures` signatures in all, are refused before those past the bound are read.
  */
-export function parseSignatureLists(data: Uint8Array, maxSignatures = Number.POSITIVE_INFINITY): EfiSignatureList[] {
+export function parseSignatureLists(data: Uint8Array, maxSignatures = Number.POSITIVE_INFINITY, maxLists = Number.POSITIVE_INFINITY): EfiSignatureList[] {
   const r = new LittleEndianReader(data, EventLogParseError);
   const lists: EfiSignatureList[] = [];
   let signatures = 0;
   while (r.remaining > 0) {
+    if (lists.length >= maxLists) {
+      throw r.error(`more than ${maxLists} EFI_SIGNATURE_LISTs`);
+    }
     const list = r.struct(`EFI_SIGNATURE_LIST[${lists.length}]`, () => readSignatureList(r, maxSignatures - signatures));
     signatures += list.signatures.length;
     lists.push(list);

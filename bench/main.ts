@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { BenchmarkInterrupted, BenchmarkUsageError, type Benchmark } from './benchmark.js';
+import { bootLogBenchmark } from './boot-log-bench.js';
 import { brokerBenchmark } from './broker-bench.js';
 import { dashboardBenchmark } from './dashboard-bench.js';
 import { evidenceBenchmark } from './evidence-bench.js';
@@ -12,7 +13,7 @@ import { verdictWriteBenchmark } from './verdict-write-bench.js';
 import { verifierBenchmark } from './verifier-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark, verdictWriteBenchmark, matchEstimateBenchmark, pushHttp2Benchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark, verdictWriteBenchmark, matchEstimateBenchmark, pushHttp2Benchmark, bootLogBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -60,3 +60,30 @@ export function selfQuote(log: ParsedEventLog): PcrJson {
   }
   return { sha256 };
 }
+
+/**
+ * Every shipped real log a refstate can be made from (createRefstate checks the refstate against the
+ * log, so each passes it), with its Secure Boot state. Also the real logs of the `boot-log` bench.
+ */
+export const SELF_REFSTATE_LOGS: readonly { parts: readonly string[]; secureBoot: boolean }[] = [
+  { parts: ['keylime', 'measured_boot', 'binary_bios_measurements-secureboot'], secureBoot: true },
+  { parts: ['keylime', 'measured_boot', 'binary_bios_measurements'], secureBoot: false },
+  { parts: ['keylime', 'measured_boot', 'mb_log.b64'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'attestations', 'gce-cos-85-no-nonce.extracted', 'event_log.bin'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'eventlogs', 'ubuntu-1804-amd-sev.bin'], secureBoot: false },
+  { parts: ['go-tpm-tools', 'eventlogs', 'cos-85-amd-sev.bin'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'eventlogs', 'cos-93-amd-sev.bin'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'eventlogs', 'cos-101-amd-sev.bin'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'eventlogs', 'ubuntu-2404-amd-sevsnp.bin'], secureBoot: false },
+  { parts: ['go-tpm-tools', 'eventlogs', 'rhel8-uefi.bin'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'eventlogs', 'ubuntu-2104-no-dbx.bin'], secureBoot: false },
+  { parts: ['go-tpm-tools', 'eventlogs', 'ubuntu-2104-no-secure-boot.bin'], secureBoot: false },
+  { parts: ['go-tpm-tools', 'eventlogs', 'eventlogwithsp800155.bin'], secureBoot: true },
+  { parts: ['go-tpm-tools', 'eventlogs', 'confidential-gke-debug-251000_eventlog.bin'], secureBoot: true },
+  { parts: ['tpm2-tools', 'event-moklisttrusted.bin'], secureBoot: true },
+  { parts: ['tpm2-tools', 'event-bootorder.bin'], secureBoot: false },
+  { parts: ['tpm2-tools', 'event-gce-ubuntu-2104-log.bin'], secureBoot: false },
+  { parts: ['go-attestation', 'coreos_36_shielded_vm_no_secure_boot_eventlog'], secureBoot: false },
+  { parts: ['go-attestation', 'ubuntu_2104_shielded_vm_no_secure_boot_eventlog'], secureBoot: false },
+  { parts: ['rust-keylime', 'uefi_log.bin'], secureBoot: false },
+];

@@ -6,6 +6,7 @@ import { SHA1, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { PARSE_QUIRKS } from './internal/quirks.js';
 import { classifySpecId, parseSpecIdEvent } from './internal/spec-id-event.js';
 import { EVENTS_PER_STEP } from './internal/events-per-step.js';
+import { startsWithAscii } from './internal/ascii-prefix.js';
 import { finish, type Stepwise } from '../ima/stepwise.js';
 
 /** PC Client TPMs have PCRs 0-23 (PFP §3.3.4, Table 1); any other index means the framing is wrong. */
@@ -202,16 +203,4 @@ function* findStartupLocality(events: readonly UntrustedEvent[]): Stepwise<numbe
     locality = value;
   }
   return locality;
-}
-
-function startsWithAscii(data: Uint8Array, prefix: string): boolean {
-  if (data.length < prefix.length) {
-    return false;
-  }
-  for (let i = 0; i < prefix.length; i++) {
-    if (data[i] !== prefix.charCodeAt(i)) {
-      return false;
-    }
-  }
-  return true;
 }

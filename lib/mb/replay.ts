@@ -1,6 +1,6 @@
 import type { ParsedEventLog, UntrustedEvent } from './event-log.js';
 import { EV_NO_ACTION } from './internal/event-types.js';
-import { digestWith, type HashAlgorithm } from './internal/hash-algorithms.js';
+import { extendInPlace, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { EVENTS_PER_STEP } from './internal/events-per-step.js';
 import { finish, type Stepwise } from '../ima/stepwise.js';
 
@@ -68,11 +68,16 @@ export function initialPcrValue(pcrIndex: number, size: number, startupLocality:
   return value;
 }
 
+/**
+ * Each PCR is kept as `value ‖ digest`, the extend's input: an event's digest is copied after the
+ * value and the value extended in place (no input to concatenate, no Buffer per event).
+ */
 function* replayBank(log: ParsedEventLog, alg: HashAlgorithm): Stepwise<Map<number, Uint8Array> | string> {
   if (alg.nodeName === null) {
     return `no implementation of ${alg.name} is available`;
   }
-  const pcrs = new Map<number, Uint8Array>();
+  const size = alg.digestSize;
+  const inputs = new Map<number, Uint8Array>();
   for (const event of log.events) {
     if (event.sequence % EVENTS_PER_STEP === EVENTS_PER_STEP - 1) yield;
     if (!isExtended(event)) {
@@ -82,10 +87,16 @@ function* replayBank(log: ParsedEventLog, alg: HashAlgorithm): Stepwise<Map<numb
     if (digest === undefined) {
       return `event ${event.sequence} (PCR ${event.pcrIndex}) has no ${alg.name} digest`;
     }
-    const current = pcrs.get(event.pcrIndex) ?? initialPcrValue(event.pcrIndex, alg.digestSize, log.startupLocality);
-    pcrs.set(event.pcrIndex, digestWith(alg, current, digest.digest));
+    let input = inputs.get(event.pcrIndex);
+    if (input === undefined) {
+      input = new Uint8Array(2 * size);
+      input.set(initialPcrValue(event.pcrIndex, size, log.startupLocality));
+      inputs.set(event.pcrIndex, input);
+    }
+    input.set(digest.digest, size);
+    extendInPlace(alg, input);
   }
-  return pcrs;
+  return new Map([...inputs].map(([pcr, input]) => [pcr, input.slice(0, size)]));
 }
 
 /** `{bank: {index: hex}}`, PCRs in ascending order: the JSON form used by the CLI and tests. */

@@ -74,7 +74,8 @@ function decodeText(data: Uint8Array): EventContent {
   if (data.length >= 4 && data.length % 2 === 0 && data[1] === 0 && data[0] !== 0) {
     return { kind: 'text', text: decodeUtf16(data), encoding: 'utf16le' };
   }
-  return { kind: 'text', text: Buffer.from(data).toString('latin1'), encoding: 'ascii' };
+  // A Buffer over the same bytes: `Buffer.from(data)` would copy them first.
+  return { kind: 'text', text: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1'), encoding: 'ascii' };
 }
 
 /** EV_SEPARATOR data is a UINT32: 0 (normal) or 0xFFFFFFFF (error) (PFP §10.4.1). */

@@ -1,3 +1,4 @@
+import { startsWithAscii } from './ascii-prefix.js';
 import { withoutTrailingNuls } from './trailing-nuls.js';
 
 /**
@@ -28,6 +29,14 @@ export interface GrubString {
 export function grubString(text: string): GrubString | null {
   const known = GRUB_STRING_PREFIXES.find((p) => text.startsWith(p.prefix));
   return known === undefined ? null : { kind: known.kind, prefix: known.prefix, body: text.slice(known.prefix.length) };
+}
+
+/**
+ * The length of the GRUB prefix `data` (latin1, as `grubString` reads it) begins with, or 0 when it
+ * has none: `grubString` without decoding the data to text, for the digest check of every EV_IPL event.
+ */
+export function grubPrefixLength(data: Uint8Array): number {
+  return GRUB_STRING_PREFIXES.find((p) => startsWithAscii(data, p.prefix))?.prefix.length ?? 0;
 }
 
 /** What a GRUB loader command loads: a kernel (`kernel_cmdline`) or a multiboot module (`module_cmdline`). */

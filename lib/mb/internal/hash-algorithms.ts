@@ -1,4 +1,4 @@
-import { createHash, getHashes } from 'node:crypto';
+import { getHashes, hash } from 'node:crypto';
 import { HASH_ALGORITHMS, TPM_ALG_SHA1 } from '../../tpm/constants.js';
 
 /**
@@ -51,14 +51,43 @@ export function unknownHashAlgorithm(algId: number, digestSize: number): HashAlg
   return { algId, name: `alg_0x${algId.toString(16).padStart(4, '0')}`, digestSize, nodeName: null };
 }
 
-/** Digest of `parts` (concatenated) with `alg`; the caller checks `alg.nodeName` first. */
-export function digestWith(alg: HashAlgorithm, ...parts: Uint8Array[]): Uint8Array {
+/**
+ * Digest of `data` with `alg`; the caller checks `alg.nodeName` first. One-shot (`crypto.hash`): no
+ * Hash object to create, feed and finish, which costs more than hashing an event's few hundred bytes.
+ */
+export function digestOf(alg: HashAlgorithm, data: Uint8Array): Uint8Array {
+  return new Uint8Array(Buffer.from(digestLatin1(alg, data), 'latin1'));
+}
+
+/**
+ * Whether `digest` is the digest of `data` with `alg`, compared in constant time over `digest`'s
+ * length (STYLE 7). The digest is taken as a latin1 string (`'binary'`, one char per byte), as the
+ * IMA replay does: a short string costs node:crypto less than a Buffer, whose backing store must be
+ * allocated and later collected, for every event of a log.
+ */
+export function digestEquals(alg: HashAlgorithm, data: Uint8Array, digest: Uint8Array): boolean {
+  const computed = digestLatin1(alg, data);
+  if (computed.length !== digest.length) {
+    return false;
+  }
+  let difference = 0;
+  for (let i = 0; i < digest.length; i++) {
+    difference |= computed.charCodeAt(i) ^ (digest[i] as number);
+  }
+  return difference === 0;
+}
+
+/** `input` is `value ‖ digest` (each `alg.digestSize` bytes): its first half becomes `H(input)`, a PCR extend in place. */
+export function extendInPlace(alg: HashAlgorithm, input: Uint8Array): void {
+  const value = digestLatin1(alg, input);
+  for (let i = 0; i < value.length; i++) {
+    input[i] = value.charCodeAt(i);
+  }
+}
+
+function digestLatin1(alg: HashAlgorithm, data: Uint8Array): string {
   if (alg.nodeName === null) {
     throw new Error(`no implementation of ${alg.name} in this Node.js`);
   }
-  const hash = createHash(alg.nodeName);
-  for (const part of parts) {
-    hash.update(part);
-  }
-  return new Uint8Array(hash.digest());
+  return hash(alg.nodeName, data, 'binary');
 }

@@ -2,7 +2,7 @@ import { LittleEndianReader } from '../../bytes/byte-reader.js';
 import { EventLogParseError } from '../../bytes/parse-errors.js';
 import type { EventDigest, ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import { EV_EFI_ACTION, EV_NO_ACTION, eventTypeName } from './event-types.js';
-import { digestWith } from './hash-algorithms.js';
+import { digestOf } from './hash-algorithms.js';
 import { withoutTrailingNuls } from './trailing-nuls.js';
 
 /**
@@ -108,7 +108,7 @@ function actionEvent(log: ParsedEventLog, sequence: number, text: string): Untru
   const data = new Uint8Array(Buffer.from(text, 'ascii'));
   const digests: EventDigest[] = log.algorithms
     .filter((alg) => alg.nodeName !== null)
-    .map((alg) => ({ alg, digest: digestWith(alg, data) }));
+    .map((alg) => ({ alg, digest: digestOf(alg, data) }));
   return {
     sequence,
     offset: -1,

@@ -1,10 +1,9 @@
 import { decodeEventContent, type EventContent } from './event-content.js';
 import type { ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import * as ev from './event-types.js';
-import { grubString } from './grub-strings.js';
-import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
+import { grubPrefixLength } from './grub-strings.js';
+import { digestEquals, type HashAlgorithm } from './hash-algorithms.js';
 import { isExtended } from '../replay.js';
-import { bytesEqual } from '../../bytes/bytes-equal.js';
 import { EVENTS_PER_STEP } from './events-per-step.js';
 import { finish, type Stepwise } from '../../ima/stepwise.js';
 
@@ -102,37 +101,31 @@ function verifiedEvent(event: UntrustedEvent, bank: HashAlgorithm, digest: Uint8
   };
 }
 
-/** Whether `digest` is the hash of `data` under one of the measuring rules described above. */
+/**
+ * Whether `digest` is the hash of `data` under one of the measuring rules described above. Each
+ * candidate is hashed only when the ones before it did not match (an event the rules bind is
+ * usually bound by its data as it stands: one hash), and the GRUB prefix is read from the bytes.
+ */
 export function digestBindsData(alg: HashAlgorithm, type: number, data: Uint8Array, digest: Uint8Array): boolean {
-  for (const candidate of preimages(type, data)) {
-    const computed = digestWith(alg, candidate);
-    if (bytesEqual(computed, digest)) {
-      return true;
-    }
+  if (digestEquals(alg, data, digest)) {
+    return true;
   }
-  return false;
+  const end = endWithoutTrailingNuls(data);
+  const trimmed = end === data.length ? data : data.subarray(0, end);
+  if (trimmed !== data && digestEquals(alg, trimmed, digest)) {
+    return true;
+  }
+  const prefix = type === ev.EV_IPL ? grubPrefixLength(trimmed) : 0;
+  if (prefix === 0) {
+    return false;
+  }
+  return digestEquals(alg, trimmed.subarray(prefix), digest) || (trimmed !== data && digestEquals(alg, data.subarray(prefix), digest));
 }
 
-function preimages(type: number, data: Uint8Array): Uint8Array[] {
-  const trimmed = trimTrailingNuls(data);
-  const out = [data];
-  if (trimmed.length !== data.length) {
-    out.push(trimmed);
-  }
-  if (type === ev.EV_IPL) {
-    const text = Buffer.from(trimmed).toString('latin1');
-    const grub = grubString(text);
-    if (grub !== null) {
-      out.push(trimmed.subarray(grub.prefix.length), data.subarray(grub.prefix.length));
-    }
-  }
-  return out;
-}
-
-function trimTrailingNuls(data: Uint8Array): Uint8Array {
+function endWithoutTrailingNuls(data: Uint8Array): number {
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) {
     end--;
   }
-  return data.subarray(0, end);
+  return end;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurementsStepwise, mokEvents, type KeyVariableMeasurement } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
@@ -259,11 +259,12 @@ function contains(index: ReadonlyMap<string, readonly KeyBytes[]>, sig: EfiSigna
 /**
  * Data up to the size of a SHA-512 digest (dbx hashes, a hostile node's empty signatures) is its own
  * hex, with no hash to make: a `createHash` per signature was most of the cost of a db of 240,000.
+ * Longer data (certificates) is its SHA-256, one-shot as a latin1 string: no Hash object or hex per key.
  */
 const SHORT_KEY_DATA = 64;
 
 function keyId(owner: string, data: Uint8Array): string {
   return data.length <= SHORT_KEY_DATA
     ? `${owner}=${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex')}`
-    : `${owner}:${createHash('sha256').update(data).digest('hex')}`;
+    : `${owner}:${hash('sha256', data, 'binary')}`;
 }

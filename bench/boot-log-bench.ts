@@ -89,9 +89,14 @@ function options(args: readonly string[]): { rounds: number; builds: string[] } 
   let builds = [path.resolve(import.meta.dirname, '..', '..')];
   for (let i = 0; i < args.length; i += 2) {
     const [flag, value] = [args[i], args[i + 1]];
-    if (flag === '--rounds' && Number(value) >= 1) rounds = Number(value);
-    else if (flag === '--builds' && value !== undefined && value !== '') builds = value.split(',').map((b) => path.resolve(b));
-    else throw new BenchmarkUsageError(`boot-log [--rounds N] [--builds A,B]: unexpected "${flag ?? ''}"`);
+    if (flag === '--rounds') {
+      rounds = Number(value);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new BenchmarkUsageError('--rounds: must be an integer from 1');
+    } else if (flag === '--builds' && value !== undefined && value !== '') {
+      builds = value.split(',').map((b) => path.resolve(b));
+    } else {
+      throw new BenchmarkUsageError(`boot-log [--rounds N] [--builds A,B]: unexpected "${flag ?? ''}"`);
+    }
   }
   return { rounds, builds };
 }

@@ -33,24 +33,31 @@ interface Ranked {
  * 1. a physical interface before a virtual one (a bridge, veth, docker0, virbr0, tun/tap), whose MAC
  *    software chose and may change, or another host shares;
  * 2. a universally administered MAC before a locally administered one;
- * 3. the default route's interface;
+ * 3. the default route's MAC: that of its interface, or of a NIC under it with the same MAC (a bond's
+ *    port, a VLAN's parent, a bridge's port whose MAC the bridge took);
  * 4. the lowest name (code-unit order, not the locale's).
  * The same list gives the same MAC whatever order it comes in. A virtual interface is chosen only
- * when there is no physical one with a usable MAC (a container, whose eth0 is a veth).
+ * when there is no physical one with a usable MAC (a container, whose eth0 is a veth). Rule 3 looks at
+ * the MAC, not the name: before this rule the default route's interface was taken whatever it was, and
+ * a host routed through a bond, a VLAN or a bridge holding a NIC's MAC keeps the host id it had then
+ * (another id is another host to the registrar, which refuses it for an activated agent).
  */
 export function chooseHostMac(interfaces: readonly NetInterface[]): HostId | undefined {
-  const ranked: Ranked[] = [];
+  const usable: { readonly candidate: NetInterface; readonly id: HostId }[] = [];
   for (const candidate of interfaces) {
     if (candidate.address === undefined) continue;
-    let id: HostId;
     try {
-      id = parseMacAddress(candidate.address);
+      usable.push({ candidate, id: parseMacAddress(candidate.address) });
     } catch {
       continue;
     }
-    const key = [candidate.physical ? 0 : 1, locallyAdministered(id.value) ? 1 : 0, candidate.defaultRoute ? 0 : 1];
-    ranked.push({ id, name: candidate.name, key });
   }
+  const routeMacs = new Set(usable.filter(({ candidate }) => candidate.defaultRoute).map(({ id }) => id.value));
+  const ranked: Ranked[] = usable.map(({ candidate, id }) => ({
+    id,
+    name: candidate.name,
+    key: [candidate.physical ? 0 : 1, locallyAdministered(id.value) ? 1 : 0, routeMacs.has(id.value) ? 0 : 1],
+  }));
   ranked.sort((a, b) => compareKeys(a.key, b.key) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return ranked[0]?.id;
 }

@@ -16,7 +16,7 @@ const MAX_ROUTE_TABLE_BYTES = 16 * 1024 * 1024;
  * - `sys-uuid`: `/sys/class/dmi/id/product_uuid` (readable by root only);
  * - `mac`: the MAC `chooseHostMac` picks among `/sys/class/net/*` — a physical interface (one with a
  *   `device`) before a virtual one, a universally administered MAC before a locally administered
- *   one, then the interface of the default route (`/proc/net/route`), then the lowest name.
+ *   one, then the MAC of the default route (`/proc/net/route`), then the lowest name.
  *
  * Each file is read without blocking, up to a bound (`readRegularFileSync`): a FIFO or a device put in
  * their place cannot hold the start; an interface whose `address` cannot be read is passed over.

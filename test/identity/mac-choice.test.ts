@@ -31,7 +31,10 @@ describe('identity: the MAC a host id `mac` is read as', () => {
   ];
 
   it('prefers a physical interface with a universal MAC over a bridge on the default route, a randomised Wi-Fi MAC, docker0 and veths', () => {
-    expect(chooseHostMac(busyHost)?.value).to.equal('00:1b:21:aa:bb:01');
+    // br0 took the MAC of its port eno2: the host keeps the id it had when the bridge's MAC was read.
+    expect(chooseHostMac(busyHost)?.value).to.equal('00:1b:21:aa:bb:02');
+    const ownBridgeMac = busyHost.map((item) => (item.name === 'br0' ? nic('br0', '5a:11:22:33:44:55', { defaultRoute: true }) : item));
+    expect(chooseHostMac(ownBridgeMac)?.value).to.equal('00:1b:21:aa:bb:01');
   });
 
   it('among physical universal ones takes the default route\'s, else the lowest name', () => {
@@ -64,10 +67,29 @@ describe('identity: the MAC a host id `mac` is read as', () => {
     expect(chooseHostMac([...unusable, nic('tun0', '00:1b:21:aa:bb:07')])?.value).to.equal('00:1b:21:aa:bb:07');
   });
 
+  it('keeps the MAC the default route had before when a NIC holds it: a bond or VLAN over NICs beside an unused onboard port', () => {
+    // Before, the default route's interface was taken whatever it was: these hosts were known by the
+    // MAC of the bond (its first port's) and of the VLAN (its parent's); another MAC is another host id,
+    // which the registrar refuses for an activated agent.
+    const bonded = [
+      nic('eno1', '00:1b:21:aa:bb:01', { physical: true }),
+      nic('ens1f0', '3c:fd:fe:00:00:10', { physical: true }),
+      nic('ens1f1', '3c:fd:fe:00:00:10', { physical: true }),
+      nic('bond0', '3c:fd:fe:00:00:10', { defaultRoute: true }),
+    ];
+    expect(chooseHostMac(bonded)?.value).to.equal('3c:fd:fe:00:00:10');
+    const vlan = [
+      nic('eno1', '00:1b:21:aa:bb:01', { physical: true }),
+      nic('eno2', '00:1b:21:aa:bb:02', { physical: true }),
+      nic('eno2.100', '00:1b:21:aa:bb:02', { defaultRoute: true }),
+    ];
+    expect(chooseHostMac(vlan)?.value).to.equal('00:1b:21:aa:bb:02');
+  });
+
   it('gives the same MAC whatever order the interfaces are listed in', () => {
     const list = [busyHost[3], busyHost[4], busyHost[6], busyHost[7], busyHost[8]].filter((item): item is NetInterface => item !== undefined);
     const chosen = new Set(orders(list).map((order) => chooseHostMac(order)?.value));
-    expect([...chosen]).to.deep.equal(['00:1b:21:aa:bb:01']);
+    expect([...chosen]).to.deep.equal(['00:1b:21:aa:bb:02']);
   });
 
   it('reads /sys/class/net: a bridge on the default route is passed over for the NIC with a device', () => {

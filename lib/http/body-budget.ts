@@ -45,10 +45,14 @@ export class BodyBudget {
     this.held += bytes;
     const hold: Hold = { bytes, counted: true, closed: false, handlers: 0 };
     this.holds.set(request, hold);
-    reply.raw.once('close', () => {
+    const closed = (): void => {
       hold.closed = true;
       this.releaseIfDone(hold);
-    });
+    };
+    // A client that left while the route authenticated it (before its body is read) had its close
+    // reported before this listens for it: its bytes would be held for good.
+    if (reply.raw.closed) closed();
+    else reply.raw.once('close', closed);
   }
 
   /**

@@ -19,7 +19,7 @@ import { abortableDelay } from '../lib/timing/abortable-delay.js';
 import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { pushFleetLine } from './push-fleet-line.js';
-import { runPushWindow } from './verifier-push-bench.js';
+import { runPushWindow, type PushWindow } from './verifier-push-bench.js';
 import { decidedRounds, describeBuilds, type BuildReading } from './build-comparison.js';
 import {
   childrenCpuSeconds,
@@ -53,6 +53,8 @@ import {
  * RSASSA, Keylime's default, instead of P-256 AKs signing with ECDSA (their EKs stay P-256 either way).
  * `--builds DIR,DIR…` runs one verifier process per checkout (each one's built `dist/bench/main.js`)
  * on the same fleet at once and prints each one's CPU per round (`bench/build-comparison.ts`).
+ * `--push-only` runs the push windows without the pull windows; with `--builds`, one push window per
+ * build, one after the other (`pushWindowsOnly`).
  */
 
 interface BenchArgs {
@@ -70,6 +72,8 @@ interface BenchArgs {
   readonly databaseUrl: string;
   /** Also run push agents at the same fleet sizes and compare CPU per attestation (issue 13). */
   readonly push: boolean;
+  /** `--push-only`: the push windows without the pull windows (with `--builds`, one per build). */
+  readonly pushOnly: boolean;
   readonly verifiers: number;
   /** `--cpu-limit PCT`: each pull verifier process capped at PCT % of one core once the fleet is enrolled (bench/cpu-limit.ts). */
   readonly cpuLimitPercent: number | undefined;
@@ -101,7 +105,7 @@ export const verifierBenchmark: Benchmark = {
     // its schema in the shared database and its data dir (the CA's keys) in the temporary folder.
     const stop = new StopSignal();
     try {
-      for (const agents of options.agents) {
+      for (const agents of options.pushOnly ? [] : options.agents) {
         const one = options.verifiers > 1 && options.builds === undefined ? await runOnce(agents, { ...options, verifiers: 1 }, stop.abortSignal) : undefined;
         const { report, cpu } = await runOnce(agents, options, stop.abortSignal);
         results.push({ agents, report, cpu });
@@ -111,7 +115,9 @@ export const verifierBenchmark: Benchmark = {
           );
         }
       }
-      if (options.push) {
+      if (options.pushOnly) {
+        await pushWindowsOnly(options, stop.abortSignal);
+      } else if (options.push) {
         await comparePush(results, options, stop.abortSignal);
       }
     } catch (error) {
@@ -275,33 +281,8 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
   const fleetLines: string[] = [];
   process.stdout.write(`\n| agents | pull CPU/attestation | push CPU/attestation | push attestations/s | push failures (untampered) | push tampered / detected | pull/push |\n|---|---|---|---|---|---|---|\n`);
   for (const { agents, cpu } of pull) {
-    const window = await runPushWindow({
-      agents,
-      seconds: options.seconds,
-      quoteInterval: options.quoteInterval,
-      warmup: options.warmup,
-      tamper: tamperCount(agents, options.tamper),
-      expectedEvent: EXPECTED_EVENT,
-      databaseUrl: options.databaseUrl,
-      imaRate: options.imaRate,
-      akAlgorithm: options.akAlgorithm,
-      profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
-      heapProfileDir: options.heapProfileDir === undefined ? undefined : path.join(options.heapProfileDir, 'push'),
-      signal,
-      spawn: async (dataDir, schema) => {
-        const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
-        return {
-          url: started.url,
-          cpuSeconds: () => childrenCpuSeconds(started),
-          startProfile: () => startProfiles(started),
-          stopProfile: (dir) => stopProfiles(started, dir),
-          startHeapProfile: () => startHeapProfiles(started),
-          stopHeapProfile: async (dir) => (await stopHeapProfiles(started, dir))[0] ?? 0,
-          stop: () => stopVerifiers(started),
-        };
-      },
-    });
-    const pushMs = window.attestations === 0 ? NaN : (window.verifierCpu * options.seconds * 1000) / window.attestations;
+    const window = await pushWindow(agents, options, undefined, signal);
+    const pushMs = pushCpuMs(window, options.seconds);
     const pullMs = Number.parseFloat(cpu);
     process.stdout.write(
       `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(2)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
@@ -309,6 +290,71 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
     fleetLines.push(pushFleetLine(agents, options.seconds, options.quoteInterval, window));
     if (options.heapProfileDir !== undefined && window.heapBytes !== undefined) {
       fleetLines.push(pushHeapAllocationText(path.join(options.heapProfileDir, 'push', 'verifier-0.heapprofile'), window.heapBytes, window.attestations));
+    }
+  }
+  process.stdout.write(`\n${fleetLines.join('\n')}\n`);
+}
+
+/** One push window of `agents` (`runPushWindow` with the bench's settings); its verifier child runs `main` (`--builds`), or this build. */
+function pushWindow(agents: number, options: BenchArgs, main: string | undefined, signal: AbortSignal): Promise<PushWindow> {
+  return runPushWindow({
+    agents,
+    seconds: options.seconds,
+    quoteInterval: options.quoteInterval,
+    warmup: options.warmup,
+    tamper: tamperCount(agents, options.tamper),
+    expectedEvent: EXPECTED_EVENT,
+    databaseUrl: options.databaseUrl,
+    imaRate: options.imaRate,
+    akAlgorithm: options.akAlgorithm,
+    profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
+    heapProfileDir: options.heapProfileDir === undefined ? undefined : path.join(options.heapProfileDir, 'push'),
+    signal,
+    spawn: async (dataDir, schema) => {
+      const started = await spawnVerifiers({
+        count: 1,
+        dataDir,
+        schema,
+        databaseUrl: options.databaseUrl,
+        quoteInterval: options.quoteInterval,
+        childFlag: CHILD_FLAG,
+        ...(main === undefined ? {} : { mains: [main] }),
+      });
+      return {
+        url: started.url,
+        cpuSeconds: () => childrenCpuSeconds(started),
+        startProfile: () => startProfiles(started),
+        stopProfile: (dir) => stopProfiles(started, dir),
+        startHeapProfile: () => startHeapProfiles(started),
+        stopHeapProfile: async (dir) => (await stopHeapProfiles(started, dir))[0] ?? 0,
+        stop: () => stopVerifiers(started),
+      };
+    },
+  });
+}
+
+/** The push verifier's CPU per passing attestation of a window, in ms (NaN without one). */
+function pushCpuMs(window: PushWindow, seconds: number): number {
+  return window.attestations === 0 ? NaN : (window.verifierCpu * seconds * 1000) / window.attestations;
+}
+
+/**
+ * `--push-only`: the push windows alone, no pull window before them (issue 13's A/B of push code). With
+ * `--builds DIR,DIR…`, one window per build at each size, one after the other in the order given, each
+ * with its own fleet of this build and its verifier child running that build's `dist/bench/main.js`.
+ */
+async function pushWindowsOnly(options: BenchArgs, signal: AbortSignal): Promise<void> {
+  const builds = options.builds ?? [undefined];
+  const fleetLines: string[] = [];
+  process.stdout.write(`\n| agents | build | push CPU/attestation | push attestations/s | push failures (untampered) | push tampered / detected |\n|---|---|---|---|---|---|\n`);
+  for (const agents of options.agents) {
+    for (const build of builds) {
+      const window = await pushWindow(agents, options, build === undefined ? undefined : path.join(build, 'dist', 'bench', 'main.js'), signal);
+      const pushMs = pushCpuMs(window, options.seconds);
+      process.stdout.write(
+        `| ${agents} | ${build ?? 'this build'} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(3)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} |\n`,
+      );
+      fleetLines.push(pushFleetLine(agents, options.seconds, options.quoteInterval, window));
     }
   }
   process.stdout.write(`\n${fleetLines.join('\n')}\n`);
@@ -474,9 +520,17 @@ function parseArgs(args: readonly string[]): BenchArgs {
     const problem = cpuLimitProblem(cpuLimitPercent) ?? (args.includes('--in-process') || args.includes('--push') ? '--cpu-limit: not with --in-process or --push' : undefined);
     if (problem !== undefined) throw new BenchmarkUsageError(problem);
   }
+  const pushOnly = args.includes('--push-only');
+  if (pushOnly && (args.includes('--push') || args.includes('--in-process') || args.includes('--verifiers') || args.includes('--cpu-limit'))) {
+    throw new BenchmarkUsageError('--push-only: not with --push, --in-process, --verifiers or --cpu-limit');
+  }
   const builds = value('--builds')?.split(',').map((build) => path.resolve(build));
   if (builds !== undefined && (builds.length < 2 || args.includes('--in-process') || args.includes('--push') || args.includes('--verifiers'))) {
     throw new BenchmarkUsageError('--builds: two or more checkouts, and not with --in-process, --push or --verifiers');
+  }
+  if (pushOnly && builds !== undefined && heapProfileDir !== undefined) {
+    // A push child of an older build ignores the commands, and the window's end would wait for its answer for good.
+    throw new BenchmarkUsageError('--heap-profile: not with --push-only and --builds');
   }
   const akAlgorithm = value('--ak') ?? 'ecc';
   if (akAlgorithm !== 'ecc' && akAlgorithm !== 'rsa') throw new BenchmarkUsageError('--ak: must be ecc or rsa');
@@ -489,6 +543,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     warmup: number('--warmup', DEFAULT_WARMUP_SECONDS),
     inProcess: args.includes('--in-process'),
     push: args.includes('--push'),
+    pushOnly,
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     heapProfileDir: heapProfileDir === undefined ? undefined : path.resolve(heapProfileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',

@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { expect } from 'chai';
+
+const MAIN = path.resolve(import.meta.dirname, '../../bench/main.js');
+
+/** Runs `bench/main.js verifier` with `args`; resolves to its exit code and standard output. */
+async function bench(args: readonly string[]): Promise<{ code: number; stdout: string }> {
+  const child = spawn(process.execPath, [MAIN, 'verifier', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.resume();
+  const [code] = (await once(child, 'exit')) as [number];
+  return { code, stdout };
+}
+
+/** `npm run bench -- verifier --push-only`: the push window alone, no pull window before it (issue 13's push A/B). */
+describe('bench verifier: --push-only runs the push window without the pull window', function () {
+  this.timeout(300_000);
+
+  it('prints a push row and no pull report', async () => {
+    const { code, stdout } = await bench(['--agents', '2', '--seconds', '3', '--warmup', '0', '--quote-interval', '0.5', '--tamper', '0', '--push-only']);
+    expect(code, stdout).to.equal(0);
+    expect(stdout, stdout).to.match(/^\| 2 \| this build \| \d+\.\d{3} ms \| \d+\.\d \| 0 \| 0 \/ 0 \|$/m);
+    // The pull window's report opens with its attestation count.
+    expect(stdout).to.not.match(/^attestations: /m);
+  });
+
+  it('is refused with --push, before anything starts', async () => {
+    const { code } = await bench(['--agents', '2', '--push-only', '--push']);
+    expect(code).to.equal(2);
+  });
+});

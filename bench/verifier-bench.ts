@@ -355,6 +355,9 @@ async function pushWindowsOnly(options: BenchArgs, signal: AbortSignal): Promise
         `| ${agents} | ${build ?? 'this build'} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(3)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} |\n`,
       );
       fleetLines.push(pushFleetLine(agents, options.seconds, options.quoteInterval, window));
+      if (options.heapProfileDir !== undefined && window.heapBytes !== undefined) {
+        fleetLines.push(pushHeapAllocationText(path.join(options.heapProfileDir, 'push', 'verifier-0.heapprofile'), window.heapBytes, window.attestations));
+      }
     }
   }
   process.stdout.write(`\n${fleetLines.join('\n')}\n`);

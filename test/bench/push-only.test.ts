@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 
@@ -19,12 +21,18 @@ async function bench(args: readonly string[]): Promise<{ code: number; stdout: s
 describe('bench verifier: --push-only runs the push window without the pull window', function () {
   this.timeout(300_000);
 
-  it('prints a push row and no pull report', async () => {
-    const { code, stdout } = await bench(['--agents', '2', '--seconds', '3', '--warmup', '0', '--quote-interval', '0.5', '--tamper', '0', '--push-only']);
-    expect(code, stdout).to.equal(0);
-    expect(stdout, stdout).to.match(/^\| 2 \| this build \| \d+\.\d{3} ms \| \d+\.\d \| 0 \| 0 \/ 0 \|$/m);
-    // The pull window's report opens with its attestation count.
-    expect(stdout).to.not.match(/^attestations: /m);
+  it('prints a push row, its heap line with --heap-profile, and no pull report', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-only-'));
+    try {
+      const { code, stdout } = await bench(['--agents', '2', '--seconds', '3', '--warmup', '0', '--quote-interval', '0.5', '--tamper', '0', '--push-only', '--heap-profile', dir]);
+      expect(code, stdout).to.equal(0);
+      expect(stdout, stdout).to.match(/^\| 2 \| this build \| \d+\.\d{3} ms \| \d+\.\d \| 0 \| 0 \/ 0 \|$/m);
+      expect(stdout, stdout).to.match(/^push heap profile .*: [\d.]+ MiB allocated in the window, [1-9]\d* attestations, \d+\.\d KiB per push attestation$/m);
+      // The pull window's report opens with its attestation count.
+      expect(stdout).to.not.match(/^attestations: /m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('is refused with --push, before anything starts', async () => {

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
 import { decideLiveness, INITIAL_LIVENESS, type LivenessCheck, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
+import { isValueRefusal } from '../../db/database-errors.js';
 import { httpsServiceUrl } from '../../http/keylime-client.js';
 import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
@@ -41,6 +42,8 @@ interface UnsavedVerdict {
   readonly decide: LivenessDecide;
   /** What it decided from the state read before the check: for the log. */
   readonly decided: LivenessState;
+  /** The failure stored in place of a verdict the database refused (`LivenessMonitor.giveUp`): refused too, nothing is left to store. */
+  readonly inPlace?: true;
 }
 
 /** A kept failure's verdict: `failed` with its reason, whatever the row holds now (a failed row is left as it is by `saveState`). */
@@ -59,13 +62,18 @@ const MAX_ANSWER_BYTES = 16 * 1024;
  * idempotent: each decides from the stored state under its row lock). `checkNow` runs one sweep
  * (tests), `checkEnrolled` the first check of a node just enrolled. A verdict the database does not take is kept
  * (`unsaved`) and stored again at the next sweep, before (and instead of) a new check of that node, so
- * a wrong proof seen during a database fault is not lost to a later good answer.
+ * a wrong proof seen during a database fault is not lost to a later good answer. A verdict the
+ * database refuses for its values (`isValueRefusal`: SQLSTATE class 22 or 23) is tried once more at
+ * once and then given up (`giveUp`), as a pull or push verdict is: kept, it was refused at every sweep
+ * and held `/health` not ready for good.
  */
 export class LivenessMonitor {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private closed = false;
   private readonly unsaved = new Map<string, UnsavedVerdict>();
+  /** Nodes (and the enrolment) whose verdicts the database refused, a failure in their place too: not checked again here until re-enrolled. */
+  private readonly givenUp = new Map<string, string>();
   private readonly firstChecks = new Set<Promise<void>>();
   /** This process's own list of kept failures, beside `unstoredFailuresFile`. */
   private readonly ownList: string | undefined;
@@ -178,14 +186,14 @@ export class LivenessMonitor {
   private async sweep(): Promise<void> {
     await this.storeUnsaved();
     const records = await this.options.repository.listFor(this.options.verifierId);
-    const checks = records.filter((record) => record.state.status !== 'failed' && !this.unsaved.has(record.agentId)).map((record) => this.check(record));
+    const checks = records.filter((record) => record.state.status !== 'failed' && !this.unsaved.has(record.agentId) && this.givenUp.get(record.agentId) !== record.enrolment).map((record) => this.check(record));
     const failure = (await Promise.allSettled(checks)).find((result) => result.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
   }
 
   private async checkOne(agentId: string): Promise<void> {
     const record = await this.options.repository.find(agentId);
-    if (record === undefined || record.verifierId !== this.options.verifierId || record.state.status === 'failed') return;
+    if (record === undefined || record.verifierId !== this.options.verifierId || record.state.status === 'failed' || this.givenUp.get(agentId) === record.enrolment) return;
     await this.check(record);
   }
 
@@ -213,12 +221,19 @@ export class LivenessMonitor {
     await Promise.allSettled([...this.unsaved].map(([agentId, verdict]) => this.store(agentId, verdict)));
   }
 
-  /** Stores a verdict, or keeps it (logged at error with what it decided, once) to be stored again. */
+  /**
+   * Stores a verdict, or keeps it (logged at error with what it decided, once) to be stored again; one
+   * the database refuses for its values twice is given up (`giveUp`).
+   */
   private async store(agentId: string, verdict: UnsavedVerdict): Promise<void> {
     let change: LivenessChange | undefined;
     try {
-      change = await this.options.repository.saveState(agentId, verdict.enrolment, verdict.decide);
+      change = await this.saveState(agentId, verdict);
     } catch (error) {
+      if (isValueRefusal(error)) {
+        await this.giveUp(agentId, verdict, error);
+        return;
+      }
       // Logged when first kept, not at every retry: a long outage would log every node at every sweep.
       if (!this.unsaved.has(agentId)) {
         this.options.log.error({ err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict not stored; kept to be stored again');
@@ -235,6 +250,46 @@ export class LivenessMonitor {
     if (change !== undefined) {
       this.options.log.info({ agentId, from: change.from, status: change.to, reason: change.reason }, 'liveness status changed');
     }
+  }
+
+  /** `saveState`, tried once more at once when the database refuses the verdict's values (a unique row raced, say): refused twice, it throws that refusal. */
+  private async saveState(agentId: string, verdict: UnsavedVerdict): Promise<LivenessChange | undefined> {
+    try {
+      return await this.options.repository.saveState(agentId, verdict.enrolment, verdict.decide);
+    } catch (error) {
+      if (!isValueRefusal(error)) throw error;
+      this.options.health.livenessWriteFailed(agentId, error);
+      return await this.options.repository.saveState(agentId, verdict.enrolment, verdict.decide);
+    }
+  }
+
+  /**
+   * A verdict the database refused for its values twice: the same values would be refused at every
+   * sweep, which held `/health` not ready (and, for a `failed` one, the unstored failures file) for
+   * good. It is no longer kept; the node fails closed: `failed` with `internal.verifier.exception` is
+   * stored in its place (kept and retried as any verdict while the database cannot be reached). When
+   * that is refused too, nothing is stored: the node is not checked again by this process until it is
+   * re-enrolled (a later good answer must not make alive a node whose failure was lost), its stored
+   * state shows (an `alive` whose last answer is older than the freshness bound reads `pending`,
+   * stale), and the log says to fail it by hand.
+   */
+  private async giveUp(agentId: string, verdict: UnsavedVerdict, error: unknown): Promise<void> {
+    const { log, health } = this.options;
+    const sqlState = String((error as { code?: unknown }).code);
+    this.unsaved.delete(agentId);
+    this.keepFailures();
+    health.livenessWriteSettled(agentId);
+    if (verdict.inPlace === true) {
+      this.givenUp.set(agentId, verdict.enrolment);
+      log.error(
+        { err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure },
+        'the database refused the liveness failure stored in place of a refused verdict too: nothing stored, the node is not checked again by this process until re-enrolled; delete it or fix the database',
+      );
+      return;
+    }
+    log.error({ err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'the database refused the liveness verdict for its values twice: not tried again, the node failed in its place');
+    const reason = `internal.verifier.exception: the check's verdict could not be stored: the database refused its values (SQLSTATE ${sqlState})`;
+    await this.store(agentId, { enrolment: verdict.enrolment, decide: failedAs(reason), decided: { ...verdict.decided, status: 'failed', misses: 0, lastFailure: reason }, inPlace: true });
   }
 
   /** One request; any transport or format problem is `no_answer` (the engine decides what it means). */

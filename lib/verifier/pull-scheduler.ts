@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
+import { isTransientDatabaseError } from '../db/database-errors.js';
 import { backoffDelayMs } from '../timing/backoff.js';
 import type { PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
@@ -286,13 +287,24 @@ export class PullScheduler {
    * Re-reads the row and follows it: deleted, stopped, taken over, TERMINATED (delete it now), or polled
    * again. When the row cannot be read the agent is kept, not polled, and the read tried again with
    * back-off, `/health` not ready meanwhile (it read ready: the agent went unattested unseen); every
-   * way on from a read that works drops the agent first, which ends that.
+   * way on from a read that works drops the agent first, which ends that. Only a read that failed for
+   * want of the database (`isTransientDatabaseError`, the rule of push's `untilDatabaseAnswers`) is
+   * tried again: any other error (a row that does not read cleanly, a refused statement, a bug) fails
+   * the same way every time, and tried for ever it held `/health` not ready for good. It is logged at
+   * error and the agent dropped: not polled here, its lease not renewed, its stored row left
+   * as it is — its last success ages, so it reads stale, never a fresh PASS — until its lease lapses
+   * and a sweep (this process's or another's) claims it and reads it again.
    */
   private async reconcile(agentId: string, attempt = 0): Promise<void> {
     let record: VerifierAgentRecord | undefined;
     try {
       record = await this.options.repository.find(agentId);
     } catch (error) {
+      if (!isTransientDatabaseError(error)) {
+        this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent, and not for want of the database: not tried again; not polled here until a sweep claims it again, its stored row reads stale meanwhile');
+        this.drop(agentId);
+        return;
+      }
       this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent; trying again');
       this.options.health.rereadFailed(agentId, error);
       const agent = this.agents.get(agentId);

@@ -109,6 +109,12 @@ describe('liveness monitor: a verdict the database refuses for its values is giv
     expect(node.requests, 'a later good answer cannot make it alive here').to.equal(1);
     expect(repository.saves).to.equal(4);
     expect(health.problem()).to.equal(undefined);
+    // A re-enrolment (a fresh enrolment uuid) is checked again.
+    await repository.enrol({ agentId: 'refused-every-update', tenant: 'default', verifierId: 'default', mode: 'id-secret', trustLevel: 'id-secret', ip: '127.0.0.1', port: node.port, mtlsCert: node.tls.certPem, proofKey: proofKey.toString('hex') }, noAuditRecord, seesEveryTenant);
+    await monitor.checkNow();
+    expect(node.requests).to.equal(2);
+    expect(repository.saves).to.equal(8);
+    expect(health.problem()).to.equal(undefined);
   });
 
   it('a kept failure from the last run that is refused is given up too: the unstored failures file is emptied, /health ready, the node not asked', async function () {

@@ -198,6 +198,8 @@ export class LivenessMonitor {
   }
 
   private async check(record: LivenessRecord): Promise<void> {
+    // Checked only when not given up for this enrolment: a re-enrolment ends an earlier one's give-up.
+    this.givenUp.delete(record.agentId);
     const nonce = freshNonce();
     const observation = await this.ask(record, nonce);
     // Dated on the database's clock, less the time since the answer (monotonic): processes whose clocks

@@ -19,6 +19,7 @@ import { VerifierHealth, type AgentWrite } from '../../lib/verifier/verifier-hea
 import { openMigratedTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
+import { RecordedAfterRound } from './helpers/recorded-after-round.js';
 import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -32,21 +33,6 @@ class CountingHealth extends VerifierHealth {
   override writeFailed(write: AgentWrite, error: unknown): void {
     this.failedWrites += 1;
     super.writeFailed(write, error);
-  }
-}
-
-/** What a finished round leads to, recorded. */
-class RecordedAfterRound implements AfterRound {
-  readonly steps: string[] = [];
-  schedule(): void {
-    this.steps.push('schedule');
-  }
-  reconcile(): Promise<void> {
-    this.steps.push('reconcile');
-    return Promise.resolve();
-  }
-  drop(): void {
-    this.steps.push('drop');
   }
 }
 

@@ -14,6 +14,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openMigratedTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
+import { RecordedAfterRound } from './helpers/recorded-after-round.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { ROUND_TEST_SETTINGS } from './helpers/pull-settings.js';
 
@@ -41,21 +42,6 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
     await writer?.close();
     await opened?.dispose();
   });
-
-  /** What a finished round leads to, recorded. */
-  class RecordedAfterRound implements AfterRound {
-    readonly steps: string[] = [];
-    schedule(): void {
-      this.steps.push('schedule');
-    }
-    reconcile(): Promise<void> {
-      this.steps.push('reconcile');
-      return Promise.resolve();
-    }
-    drop(): void {
-      this.steps.push('drop');
-    }
-  }
 
   async function renegotiatedAgent(agentId: string): Promise<PolledAgent> {
     return polledAgentInGetQuote(knex, new VerifierAgentRepository(knex), agentId, OWNER, '2.0');

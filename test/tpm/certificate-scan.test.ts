@@ -20,8 +20,9 @@ function pemWithMarkers(count: number): string {
   return `${BEGIN}\n${BEGIN.repeat(count)}`;
 }
 
-function medianMs(run: () => void): number {
-  const times: number[] = [];
+/** The fastest of seven runs: a scan's own cost, without the collector's or another process's time on a busy host. */
+function fastestMs(run: () => void): number {
+  let fastest = Infinity;
   for (let i = 0; i < 7; i += 1) {
     const start = process.hrtime.bigint();
     try {
@@ -29,9 +30,9 @@ function medianMs(run: () => void): number {
     } catch {
       // refused or not: only the cost matters here
     }
-    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    fastest = Math.min(fastest, Number(process.hrtime.bigint() - start) / 1e6);
   }
-  return times.sort((a, b) => a - b)[3] as number;
+  return fastest;
 }
 
 /**
@@ -48,13 +49,20 @@ describe('certificatesDer: scanning certificate input', function () {
   ] as const) {
     it(`costs about 4x, not 16x, for 4x the BEGIN markers in ${what}`, function () {
       // Warmed up first, and inputs large enough that the small one takes milliseconds: a 0.36 ms first
-      // measurement once made a linear 7.2 ms look like 20x on a busy machine.
-      medianMs(() => certificatesDer(small));
-      medianMs(() => certificatesDer(large));
-      const smallMs = medianMs(() => certificatesDer(small));
-      const largeMs = medianMs(() => certificatesDer(large));
-      // A linear scan is ~4x; the old regex measured 10x to 18x (and grows with the size: 16x per 4x).
-      expect(largeMs, `${smallMs.toFixed(2)} ms then ${largeMs.toFixed(2)} ms`).to.be.below(smallMs * 8 + 5);
+      // measurement once made a linear 7.2 ms look like 20x on a busy machine. Up to three tries, each the
+      // fastest of seven runs: a busy CI host once made a linear scan's median read 17x, while the old
+      // regex's growth (10x to 18x, 16x per 4x) shows in every try.
+      fastestMs(() => certificatesDer(small));
+      fastestMs(() => certificatesDer(large));
+      const tries: string[] = [];
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const smallMs = fastestMs(() => certificatesDer(small));
+        const largeMs = fastestMs(() => certificatesDer(large));
+        tries.push(`${smallMs.toFixed(2)} ms then ${largeMs.toFixed(2)} ms`);
+        // A linear scan is ~4x.
+        if (largeMs < smallMs * 8 + 5) return;
+      }
+      expect.fail(`grew more than 8x for 4x the input in every try: ${tries.join('; ')}`);
     });
   }
 

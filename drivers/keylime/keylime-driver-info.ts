@@ -235,12 +235,19 @@ function checkFields(driverInfo: DriverInfo): KeylimeDriverInfoFields {
     throw new InvalidParameterValue(`driver_info.${first.property}`, message.startsWith(own) ? message.slice(own.length) : message);
   }
   for (const field of ['keylime_verifier_url', 'keylime_registrar_url'] as const) {
-    const url = fields[field];
-    if (url !== undefined && (new URL(url).username !== '' || new URL(url).password !== '')) {
+    const text = fields[field];
+    if (text === undefined) continue;
+    // isURL takes some URLs the clients' WHATWG parser refuses (`https://xn--a`, an IPv6 zone id):
+    // `new URL` then threw a bare TypeError out of `validate` and every hook.
+    const url = URL.canParse(text) ? new URL(text) : undefined;
+    if (url === undefined) {
+      throw new InvalidParameterValue(`driver_info.${field}`, 'must be an http(s) URL');
+    }
+    if (url.username !== '' || url.password !== '') {
       throw new InvalidParameterValue(`driver_info.${field}`, 'must not carry credentials in the URL');
     }
     // The clients keep only origin and path: a query or fragment would be dropped without a word.
-    if (url !== undefined && (new URL(url).search !== '' || new URL(url).hash !== '')) {
+    if (url.search !== '' || url.hash !== '') {
       throw new InvalidParameterValue(`driver_info.${field}`, 'must not carry a query or fragment (neither is sent)');
     }
   }

@@ -165,6 +165,9 @@ describe('keylime driver: driver_info parsing', function () {
     ['an IPv4 address out of range', { keylime_agent_address: '10.0.0.300' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
     ['a name the URL parser reads as another IPv4 address', { keylime_agent_address: '1.0x7f' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
     ['a verifier URL without scheme', { keylime_verifier_url: 'verifier:8881' }, 'driver_info.keylime_verifier_url: must be an http(s) URL'],
+    // isURL takes these, the WHATWG parser the clients use does not: they were a bare TypeError out of validate.
+    ['a verifier URL with an empty punycode label', { keylime_verifier_url: 'https://xn--a:8881' }, 'driver_info.keylime_verifier_url: must be an http(s) URL'],
+    ['a registrar URL with an IPv6 zone id', { keylime_registrar_url: 'https://[fe80::1%25eth0]:8891' }, 'driver_info.keylime_registrar_url: must be an http(s) URL'],
     ['PCR 10 in the tpm policy', { keylime_tpm_policy: '{"10": ["00"]}' }, 'driver_info.keylime_tpm_policy.10: PCR 10 is checked by IMA replay and cannot be in tpm_policy'],
     ['a tpm policy that is not JSON', { keylime_tpm_policy: '{0: 1' }, 'driver_info.keylime_tpm_policy: is not valid JSON'],
     ['an exclude-list checksum without a list', { keylime_excludelist_checksum: CHECKSUM }, 'driver_info.keylime_excludelist_checksum: is set but keylime_excludelist is not'],

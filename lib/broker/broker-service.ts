@@ -162,7 +162,7 @@ export class BrokerService {
       // Signed before the claim, so that its record names it; handed out only once both committed.
       const token = await this.options.issuer.issue({
         agentId,
-        akTpm: entry.node.record.akTpm,
+        akTpm: entry.node.akTpm,
         teePubkey: teeKey.jwk,
         vector: appraisal.vector,
         pcrs: appraisal.pcrs,
@@ -175,7 +175,7 @@ export class BrokerService {
           id: session.id,
           nonce: session.nonce,
           expiresAt: session.expiresAt,
-          attested: { agentId, teePubkey, at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
+          attested: { agentId, teePubkey, at: nowMs, akTpm: entry.node.akTpm, vector: appraisal.vector },
           sessionIssuedAt: session.issuedAt,
           nodeDigest: digest,
         },

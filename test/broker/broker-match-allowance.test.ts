@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { akPublicKey } from '../../lib/attestation/agent-policies.js';
 import { parseTpmPolicy } from '../../lib/attestation/tpm-policy.js';
-import type { BrokerNodeRecord, CompiledNode } from '../../lib/broker/broker-node.js';
+import type { CompiledNode } from '../../lib/broker/broker-node.js';
 import { ATTEST_MATCH_ALLOWANCE_NS } from '../../lib/broker/attest-match-allowance.js';
 import { appraiseTpmEvidence, type UntrustedTpmEvidence } from '../../lib/broker/tpm-evidence.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
@@ -22,7 +22,8 @@ const REPORT_DATA = 'kbsReportData0123456789';
 function nodeOf(agent: FakeAgent, excludes: readonly string[]): CompiledNode {
   const { policy } = runtimePolicyFor(agent.imaLines);
   return {
-    record: { agentId: 'kbs-node' } as BrokerNodeRecord,
+    agentId: 'kbs-node',
+    akTpm: agent.akTpm,
     ak: akPublicKey(agent.akTpm),
     tpmPolicy: parseTpmPolicy({ mask: '0x400' }),
     runtimePolicy: compileRuntimePolicy(parseRuntimePolicy(JSON.parse(JSON.stringify({ ...policy, excludes })))),

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { akPublicKey } from '../../lib/attestation/agent-policies.js';
 import { parseTpmPolicy } from '../../lib/attestation/tpm-policy.js';
-import type { BrokerNodeRecord, CompiledNode } from '../../lib/broker/broker-node.js';
+import type { CompiledNode } from '../../lib/broker/broker-node.js';
 import { appraiseTpmEvidence } from '../../lib/broker/tpm-evidence.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
 import { emptyRuntimePolicy, parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
@@ -12,7 +12,8 @@ const REPORT_DATA = new Uint8Array(Buffer.from('kbsReportData0123456789'));
 /** A node stored with `runtimePolicy` and no `tpm_policy` mask (the admin API's default `{}`). */
 function nodeOf(agent: FakeAgent, runtimePolicy: unknown): CompiledNode {
   return {
-    record: { agentId: 'kbs-node' } as BrokerNodeRecord,
+    agentId: 'kbs-node',
+    akTpm: agent.akTpm,
     ak: akPublicKey(agent.akTpm),
     tpmPolicy: parseTpmPolicy({}),
     runtimePolicy: compileRuntimePolicy(parseRuntimePolicy(JSON.parse(JSON.stringify(runtimePolicy)))),

@@ -2,6 +2,7 @@ import { InvalidParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo, Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
 import { HOST_ADDRESS_MESSAGE, isHostAddress } from '../../lib/http/host-address.js';
+import { isKeylimeAgentId } from '../../lib/http/validators.js';
 
 /**
  * Where a node's Keylime agent is, as the ramdisk reports it (the Ironic spec has the ramdisk agent pass
@@ -38,15 +39,16 @@ export interface DriverInfoWriter {
   nodesNamingAgent?(agentId: string): Promise<readonly string[]>;
 }
 
-const AGENT_ID = /^[A-Za-z0-9_.-]{1,80}$/;
-
 /**
- * Checks a location from the ramdisk (it is caller input, as untrusted as `driver_info`).
+ * Checks a location from the ramdisk (it is caller input, as untrusted as `driver_info`). The uuid takes
+ * the rule of `driver_info.keylime_agent_uuid` (`isKeylimeAgentId`): a pattern of its own here took
+ * "." and ".." (path segments a URL drops: `GET /agents/.` asked the verifier's list) and `__proto__`,
+ * and a stored one made every later `validate` of the node fail.
  *
  * @throws InvalidParameterValue naming the bad part.
  */
 export function checkAgentLocation(location: AgentLocation): AgentLocation {
-  if (typeof location.uuid !== 'string' || !AGENT_ID.test(location.uuid)) {
+  if (typeof location.uuid !== 'string' || !isKeylimeAgentId(location.uuid)) {
     throw new InvalidParameterValue('agent location uuid', 'must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
   }
   if (location.address !== undefined && (typeof location.address !== 'string' || !isHostAddress(location.address))) {

@@ -225,6 +225,14 @@ describe('keylime driver: KeylimeAttestation', function () {
       const bad = await rejection(driver.locateAgent(task(), { uuid: 'a b' } as AgentLocation));
       expect(bad).to.be.instanceOf(InvalidParameterValue);
       expect(bad.message).to.equal('agent location uuid: must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
+      // Ids the driver_info parser and the services refuse: "." and ".." are path segments a URL drops
+      // (GET /agents/. asked the verifier's agent list), `__proto__` reaches an object's prototype. Stored, the
+      // first made every later validate of the node fail.
+      for (const uuid of ['.', '..', '__proto__', 'constructor']) {
+        const refused = await rejection(driver.locateAgent(task(), { uuid }));
+        expect(refused, uuid).to.be.instanceOf(InvalidParameterValue);
+        expect(refused.message, uuid).to.equal('agent location uuid: must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
+      }
       // A ramdisk's `ip:port` as the address would make `https://[10.0.0.1:9002]:9003`, a URL nothing can parse.
       const withPort = await rejection(driver.locateAgent(task(), { uuid: AGENT, address: '10.0.0.1:9002', port: 9003 }));
       expect(withPort).to.be.instanceOf(InvalidParameterValue);

@@ -13,7 +13,7 @@ import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
 import type { FleetTpmKeys } from './fleet-tpm.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded-services.js';
-import { enrolOnceMoreAfterReset } from './enrol-once-more.js';
+import { enrolRetryingCutRequests, type EnrolmentRetries } from './enrol-retries.js';
 import { FLEET_DIRS, loadOrCreateFleetMaterial, type FleetMaterial } from './fleet-material.js';
 import type { FleetNode, FleetNodeSetting } from './fleet-node.js';
 import { checkFleetOptions, defaultRegistrarTlsUrl, type FleetOptions } from './fleet-options.js';
@@ -66,7 +66,7 @@ export function startFleet(options: FleetOptions): Promise<RunningFleet<Simulate
         tpmKeys,
         bootLogPath: setting.bootLogPath,
       }),
-    enrol: (tenant, node) => enrolOnceMoreAfterReset(() => tenant.addAgent(node.uuid, FLEET_ENROLMENT)),
+    enrol: (tenant, node) => enrolRetryingCutRequests(() => tenant.addAgent(node.uuid, FLEET_ENROLMENT), retriesUntil(options.signal)),
   });
 }
 
@@ -82,10 +82,15 @@ export async function startPushFleet(options: FleetOptions): Promise<RunningFlee
   return launchFleet(options, {
     start: (setting, material, tpmKeys) => startSimulatedPushAgent(setting, material, tpmKeys, options.logger ?? pino({ level: 'silent' })),
     enrol: async (tenant, node) => {
-      await enrolOnceMoreAfterReset(() => tenant.addPushAgent(node.uuid, FLEET_ENROLMENT));
+      await enrolRetryingCutRequests(() => tenant.addPushAgent(node.uuid, FLEET_ENROLMENT), retriesUntil(options.signal));
       node.enrolled();
     },
   });
+}
+
+/** An enrolment's resends (`enrolRetryingCutRequests`), their back-off ended by the fleet's signal. */
+function retriesUntil(signal: AbortSignal | undefined): EnrolmentRetries {
+  return signal === undefined ? {} : { signal };
 }
 
 /** What differs between a pull and a push fleet: how a node starts, how it is enrolled. */

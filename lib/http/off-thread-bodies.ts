@@ -29,6 +29,8 @@ export interface OffThreadBodiesOptions {
   readonly threads?: number;
   /** Bodies waiting for a thread at most (default `DEFAULT_WAITING_BODIES`); past it a body is refused 503. */
   readonly maxWaiting?: number;
+  /** Bytes of the bodies waiting for a thread at most (default `DEFAULT_WAITING_BODY_BYTES`); past it a body is refused 503, unless it would wait alone. */
+  readonly maxWaitingBytes?: number;
   /** A parse not answered within this many ms (default `DEFAULT_BODY_PARSE_TIMEOUT_MS`) ends its thread and fails. */
   readonly timeoutMs?: number;
   /** The thread's script (tests: one that dies). */
@@ -45,6 +47,14 @@ export const DEFAULT_BODY_THREADS = 2;
  * the push evidence route's budget (128 MiB by default) admits, so the queue binds routes without one.
  */
 export const DEFAULT_WAITING_BODIES = 8;
+/**
+ * Bytes of the bodies waiting for a thread: the count alone let eight bodies of the largest route
+ * limit wait (8 × 64 MiB on the verifier's admin routes, which have no `BodyBudget`; and a budgeted
+ * route's client that closes its connection releases its budget while its body still waits). As
+ * much as the evidence routes' default budget; a body larger than this still waits when it would wait
+ * alone.
+ */
+export const DEFAULT_WAITING_BODY_BYTES = 128 * 1024 * 1024;
 /** A thread decodes and parses 100–400 MB a second: 256 MiB (the largest body limit) takes seconds; far past that, it is stuck. */
 export const DEFAULT_BODY_PARSE_TIMEOUT_MS = 30_000;
 /** Seconds a refused body is asked to wait before it is sent again. */
@@ -60,8 +70,8 @@ function refuse(reason: PoolRefusal): Error {
 /**
  * Worker threads that parse a service's large request bodies as the event loop does
  * (`parseRequestBody`), so one agent's 32 MiB evidence does not hold every other request, pull round
- * and /health for the second JSON.parse takes: an `OffThreadPool` with the bodies' limits. A fuller
- * queue refuses with `ServiceBusyError` (503 with Retry-After). Fail closed: a thread that ends (a
+ * and /health for the second JSON.parse takes: an `OffThreadPool` with the bodies' limits. A queue
+ * full by count or by bytes refuses with `ServiceBusyError` (503 with Retry-After). Fail closed: a thread that ends (a
  * crash, out of memory) or outlives `timeoutMs` fails its body with a plain `Error` (a 500): a body is
  * never accepted unparsed or unchecked.
  */
@@ -72,11 +82,17 @@ export class OffThreadBodies {
     this.pool = new OffThreadPool({
       threads: options.threads ?? DEFAULT_BODY_THREADS,
       maxWaiting: options.maxWaiting ?? DEFAULT_WAITING_BODIES,
+      maxWaitingBytes: options.maxWaitingBytes ?? DEFAULT_WAITING_BODY_BYTES,
       timeoutMs: options.timeoutMs ?? DEFAULT_BODY_PARSE_TIMEOUT_MS,
       script: options.script ?? OFF_THREAD_WORKER,
       what: 'request body',
       refuse,
     });
+  }
+
+  /** Bytes of the bodies waiting for a thread now. */
+  get bytesWaiting(): number {
+    return this.pool.bytesWaiting;
   }
 
   /** Threads running now (for tests: none before the first large body, none once closed). */

@@ -15,6 +15,12 @@ export interface OffThreadPoolOptions {
   readonly threads: number;
   /** Jobs waiting for a thread at most; past it a job is refused (`refuse('busy')`). */
   readonly maxWaiting: number;
+  /**
+   * Bytes of the jobs waiting for a thread at most (default: no bound but `maxWaiting`); a job that
+   * would wait past it is refused (`refuse('busy')`), except one that would wait alone, so a job
+   * larger than the bound still gets a thread.
+   */
+  readonly maxWaitingBytes?: number;
   /** A job not answered within this many ms of reaching its thread fails, and the thread is ended. */
   readonly timeoutMs: number;
   /** The thread's script: `OFF_THREAD_WORKER` (tests: one that dies or sticks). */
@@ -54,13 +60,18 @@ interface PoolThread<Answer> {
 export class OffThreadPool<Answer extends { readonly id: number }> {
   private readonly threads: PoolThread<Answer>[] = [];
   private readonly waiting: Job<Answer>[] = [];
+  /** Bytes of the jobs in `waiting`. */
+  private waitingBytes = 0;
   private nextId = 0;
   private closed = false;
 
   constructor(private readonly options: OffThreadPoolOptions) {
-    const { threads, maxWaiting } = options;
+    const { threads, maxWaiting, maxWaitingBytes } = options;
     if (!Number.isInteger(threads) || threads < 1 || !Number.isInteger(maxWaiting) || maxWaiting < 0) {
       throw new RangeError(`${options.what} threads: a positive number of threads and a non-negative queue`);
+    }
+    if (maxWaitingBytes !== undefined && (!Number.isInteger(maxWaitingBytes) || maxWaitingBytes < 1)) {
+      throw new RangeError(`${options.what} threads: a positive number of waiting bytes`);
     }
   }
 
@@ -81,21 +92,35 @@ export class OffThreadPool<Answer extends { readonly id: number }> {
    */
   run(body: Buffer, fields: object): Promise<Answer> {
     if (this.closed) return Promise.reject(this.options.refuse('closing'));
-    if (this.waiting.length >= this.options.maxWaiting && !this.hasRoom()) return Promise.reject(this.options.refuse('busy'));
+    if (!this.hasRoom() && this.queueIsFullFor(body.byteLength)) return Promise.reject(this.options.refuse('busy'));
     // Its own memory is moved; a view into shared memory (Buffer's pool) is copied first.
     const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.push({ id, message: { ...fields, id, body: owned }, resolve, reject });
+      this.waitingBytes += owned.byteLength;
       this.dispatch();
     });
+  }
+
+  /** Bytes of the jobs waiting for a thread now. */
+  get bytesWaiting(): number {
+    return this.waitingBytes;
   }
 
   /** Ends the threads; jobs parsing or waiting fail, and later ones are refused. */
   async close(): Promise<void> {
     this.closed = true;
+    this.waitingBytes = 0;
     for (const job of this.waiting.splice(0)) job.reject(this.options.refuse('closing'));
     await Promise.all(this.threads.map((thread) => thread.worker.terminate()));
+  }
+
+  /** Whether a job of `bytes` that must wait would pass the queue's count or bytes. */
+  private queueIsFullFor(bytes: number): boolean {
+    const { maxWaiting, maxWaitingBytes } = this.options;
+    if (this.waiting.length >= maxWaiting) return true;
+    return maxWaitingBytes !== undefined && this.waiting.length > 0 && this.waitingBytes + bytes > maxWaitingBytes;
   }
 
   /** An idle thread, or room to start one. */
@@ -107,6 +132,7 @@ export class OffThreadPool<Answer extends { readonly id: number }> {
   private dispatch(): void {
     while (!this.closed && this.waiting.length > 0 && this.hasRoom()) {
       const job = this.waiting.shift() as Job<Answer>;
+      this.waitingBytes -= job.message.body.byteLength;
       try {
         this.post(this.threads.find((thread) => thread.job === undefined) ?? this.start(), job);
       } catch (error) {

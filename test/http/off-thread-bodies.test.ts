@@ -102,4 +102,29 @@ describe('http: OffThreadBodies parses large request bodies in worker threads', 
     expect(await outcome(pool.parse(padded('{}'), 512))).to.be.instanceOf(ServiceBusyError);
     expect(pool.threadCount).to.equal(0);
   });
+
+  it('bounds the bytes of the bodies waiting, not only their count: a body that would wait past maxWaitingBytes is refused 503, unless it would wait alone', async function () {
+    const pool = poolOf({ threads: 1, maxWaiting: 8, maxWaitingBytes: 5 * MIB, timeoutMs: 60_000, script: FAULTY_WORKER });
+    const outcome = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => 'parsed', (error: unknown) => error);
+    const ofMiB = (mib: number): Buffer => Buffer.from(JSON.stringify({ pad: 'x'.repeat(mib * MIB) }));
+    const running = outcome(pool.parse(padded('"hangNow"'), 512));
+    const alone = outcome(pool.parse(ofMiB(6), 512));
+    expect(pool.bytesWaiting, 'a body larger than the bound waits when it waits alone').to.be.above(6 * MIB);
+    const refused = await outcome(pool.parse(ofMiB(2), 512));
+    expect(refused).to.be.instanceOf(ServiceBusyError);
+    expect((refused as ServiceBusyError).httpStatus).to.equal(503);
+    expect((refused as ServiceBusyError).retryAfterSeconds).to.equal(1);
+    await pool.close();
+    expect(pool.bytesWaiting).to.equal(0);
+    for (const failed of await Promise.all([running, alone])) expect(failed).to.be.instanceOf(Error);
+
+    const counted = poolOf({ threads: 1, maxWaiting: 8, maxWaitingBytes: 5 * MIB, timeoutMs: 60_000, script: FAULTY_WORKER });
+    const stuck = outcome(counted.parse(padded('"hangNow"'), 512));
+    const waiting = [outcome(counted.parse(ofMiB(2), 512)), outcome(counted.parse(ofMiB(2), 512))];
+    expect(counted.bytesWaiting).to.be.within(4 * MIB, 5 * MIB);
+    expect(await outcome(counted.parse(ofMiB(2), 512)), 'a third 2 MiB body would make 6 MiB wait').to.be.instanceOf(ServiceBusyError);
+    expect(counted.bytesWaiting, 'the refused body is not counted').to.be.within(4 * MIB, 5 * MIB);
+    await counted.close();
+    for (const failed of await Promise.all([stuck, ...waiting])) expect(failed).to.be.instanceOf(Error);
+  });
 });

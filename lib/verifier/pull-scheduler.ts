@@ -291,7 +291,7 @@ export class PullScheduler {
    * want of the database (`isTransientDatabaseError`, the rule of push's `untilDatabaseAnswers`) is
    * tried again: any other error (a row that does not read cleanly, a refused statement, a bug) fails
    * the same way every time, and tried for ever it held `/health` not ready for good. It is logged at
-   * error and the agent dropped: not polled here, its lease not renewed, its stored row left
+   * error, counted (`ironlime_verifier_pull_rereads_given_up_total`) and the agent dropped: not polled here, its lease not renewed, its stored row left
    * as it is — its last success ages, so it reads stale, never a fresh PASS — until its lease lapses
    * and a sweep (this process's or another's) claims it and reads it again.
    */
@@ -302,6 +302,7 @@ export class PullScheduler {
     } catch (error) {
       if (!isTransientDatabaseError(error)) {
         this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent, and not for want of the database: not tried again; not polled here until a sweep claims it again, its stored row reads stale meanwhile');
+        this.options.metrics?.rereadGivenUp();
         this.drop(agentId);
         return;
       }

@@ -22,7 +22,7 @@ function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
  * rounds started per slot of the round-start grid and a slot's capacity, late rounds, agents by state,
  * failed writes, verdicts not stored because the row moved, verdicts waiting to be stored and the
- * window they wait at most, lease take-overs.
+ * window they wait at most, pull re-reads and push verdict waits given up, lease take-overs.
  */
 export class VerifierMetrics {
   readonly registry = new Registry();
@@ -40,6 +40,7 @@ export class VerifierMetrics {
   private readonly notStored: Counter;
   private readonly takeOvers: Counter;
   private readonly waitsGivenUp: Counter;
+  private readonly rereadsGivenUp: Counter;
 
   constructor(
     private readonly quoteInterval: number,
@@ -96,6 +97,11 @@ export class VerifierMetrics {
     this.waitsGivenUp = new Counter({
       name: 'ironlime_verifier_push_verdict_waits_given_up_total',
       help: "Statements a push verdict waited for (its agent's row read again or taken over, its evidence given back) that failed for another reason than the database's absence: not tried again, the verdict not stored (the agent fails closed). Any rise is a fault to look into.",
+      registers,
+    });
+    this.rereadsGivenUp = new Counter({
+      name: 'ironlime_verifier_pull_rereads_given_up_total',
+      help: "Re-reads of a pull agent's row (after an operator's change, a refused or moved verdict) that failed for another reason than the database's absence: not tried again, the agent not polled here until a sweep claims it again (its stored row reads stale meanwhile). Any rise is a fault to look into.",
       registers,
     });
     this.takeOvers = new Counter({ name: 'ironlime_verifier_lease_takeovers_total', help: 'Agents this process claimed (restart, new enrolment elsewhere, or a lapsed lease).', registers });
@@ -184,6 +190,11 @@ export class VerifierMetrics {
   /** A statement a push verdict waited for failed with an error that is not the database's absence (`untilDatabaseAnswers`). */
   verdictWaitGivenUp(): void {
     this.waitsGivenUp.inc();
+  }
+
+  /** A pull agent's re-read failed for another reason than the database's absence and was given up (`PullScheduler.reconcile`). */
+  rereadGivenUp(): void {
+    this.rereadsGivenUp.inc();
   }
 
   tookOver(): void {

@@ -9,7 +9,8 @@ import { eventually } from './helpers/verifier-fixture.js';
  * refused or moved verdict) tried every error again for ever, so a row that never reads cleanly held
  * `/health` at 503 for good. As push's re-read (`untilDatabaseAnswers`), only an error that is the
  * database's absence is tried again (test/verifier/pull-agent-load-failure.test.ts); any other is given
- * up: the agent is dropped (not polled here), its stored row left as it is, `/health` ready.
+ * up: the agent is dropped (not polled here), its stored row left as it is, `/health` ready, and the give-up
+ * counted on `/metrics` (`ironlime_verifier_pull_rereads_given_up_total`: before, nothing counted it).
  */
 describe('verifier pull loop: a re-read that fails for another reason than the database\'s absence is given up (real PostgreSQL)', function () {
   this.timeout(60_000);
@@ -22,11 +23,20 @@ describe('verifier pull loop: a re-read that fails for another reason than the d
     running = undefined;
   });
 
-  it('is read once, the agent dropped and not polled, its row left as stored, /health ready', async function () {
+  /** `ironlime_verifier_pull_rereads_given_up_total` as `/metrics` gives it. */
+  async function rereadsGivenUp(r: SingleAgentVerifier): Promise<number> {
+    const text = (await r.verifier.service.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = /^ironlime_verifier_pull_rereads_given_up_total (\d+)$/m.exec(text);
+    expect(line, 'the counter is on /metrics').to.not.equal(null);
+    return Number(line?.[1]);
+  }
+
+  it('is read once, the agent dropped and not polled, its row left as stored, /health ready, and counted on /metrics', async function () {
     const agentId = 'reread-given-up';
     running = await startSingleAgentVerifier(agentId, 30);
     const r = running;
     await eventually('a first round stored', async () => (await r.row()).attestation_count >= 2);
+    expect(await rereadsGivenUp(r)).to.equal(0);
     let reads = 0;
     let refusal: unknown;
     // Every re-read meets a statement PostgreSQL refuses (division by zero, SQLSTATE 22012): the same at every try.
@@ -52,5 +62,6 @@ describe('verifier pull loop: a re-read that fails for another reason than the d
     const after = await r.row();
     expect(after.operational_state).to.equal(OperationalState.GET_QUOTE);
     expect(after.attestation_count, 'no round ran since').to.equal(stored.attestation_count);
+    expect(await rereadsGivenUp(r), 'one re-read given up').to.equal(1);
   });
 });

@@ -110,6 +110,8 @@ export class ThinHttpsClient {
   private opened = 0;
   private current: InFlight | undefined;
   private readonly queue: Job[] = [];
+  /** Requests whose reply came and whose body waits for, or is in, an `offThreadJson` thread: still under their deadline. */
+  private readonly readingOffThread = new Set<Job>();
 
   constructor(options: ThinHttpsClientOptions) {
     const base = new URL(options.baseUrl);
@@ -267,6 +269,11 @@ export class ThinHttpsClient {
    */
   private onDeadline(job: Job): void {
     const timedOut = (): void => job.reject(new ServiceUnreachableError(this.url(job.path), 'timeout', `no complete reply within ${this.timeoutMs} ms`));
+    if (this.readingOffThread.delete(job)) {
+      // Its body's hold is released when its read settles: the bytes wait in the reader's queue until then.
+      job.reject(new ServiceUnreachableError(this.url(job.path), 'timeout', `the reply was not parsed within ${this.timeoutMs} ms of the request`));
+      return;
+    }
     const current = this.current;
     if (current?.job === job) {
       this.drop(current.socket);
@@ -326,7 +333,10 @@ export class ThinHttpsClient {
       // An idle kept-alive connection does not keep the process alive (as node's agent does).
       socket.unref();
     }
-    this.end(current);
+    const offThread = this.offThreadJson !== undefined && response.body.length > OFF_THREAD_REPLY_BYTES;
+    // A body read off the event loop stays under the request's deadline while it waits for its thread.
+    if (offThread) this.readingOffThread.add(job);
+    this.end(current, offThread);
     this.answer(job, response, current.hold);
     this.next();
   }
@@ -334,7 +344,9 @@ export class ThinHttpsClient {
   /**
    * Hands the reply's results (or its error) to the request, then `release`s its budget hold: at the
    * end of this turn, or once the caller has judged them (`keepsHold`). A large body is read off the
-   * event loop first (`offThreadJson`), the hold kept meanwhile.
+   * event loop first (`offThreadJson`), the hold kept meanwhile, and the request's deadline still
+   * running: a reply whose body waited for a thread past it fails as a timeout (for a pull round, no
+   * answer), its value, if it comes later, unused.
    */
   private answer(job: Job, response: Http1Response, hold: ReplyHold | undefined): void {
     const release = (): void => hold?.release();
@@ -354,10 +366,22 @@ export class ThinHttpsClient {
         if (hold !== undefined) setImmediate(release);
       }
     };
-    if (this.offThreadJson !== undefined && response.body.length > OFF_THREAD_REPLY_BYTES) {
+    if (this.readingOffThread.has(job) && this.offThreadJson !== undefined) {
+      // False once the deadline failed the job: then only the hold is left to release.
+      const stillWaited = (): boolean => {
+        if (!this.readingOffThread.delete(job)) {
+          release();
+          return false;
+        }
+        clearTimeout(job.deadline);
+        return true;
+      };
       this.offThreadJson.read(response.body).then(
-        (value) => envelope(() => value),
+        (value) => {
+          if (stillWaited()) envelope(() => value);
+        },
         (error: unknown) => {
+          if (!stillWaited()) return;
           if (error instanceof JsonReplyRefused) {
             envelope(() => {
               throw error;
@@ -384,9 +408,10 @@ export class ThinHttpsClient {
     this.next();
   }
 
-  private end(current: InFlight): void {
+  /** Ends the request in flight; its deadline runs on when `keepDeadline` (its body still to be read off the event loop). */
+  private end(current: InFlight, keepDeadline = false): void {
     if (this.current === current) this.current = undefined;
-    clearTimeout(current.job.deadline);
+    if (!keepDeadline) clearTimeout(current.job.deadline);
   }
 
   private drop(socket: TLSSocket): void {

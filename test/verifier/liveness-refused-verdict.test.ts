@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -27,7 +27,8 @@ class CountingRepository extends LivenessRepository {
  * row: SQLSTATE 23514) was kept and stored again at every sweep, so `/health` stayed 503 for good, and
  * a refused `failed` verdict stayed in the unstored failures file across every restart. It is now
  * tried once more, then given up: `failed` with `internal.verifier.exception` is stored in its place,
- * and when that is refused too nothing is stored and the node is not checked again by this process.
+ * and when that is refused too nothing is stored and the node is not checked again by this process
+ * (nor after a restart: test/verifier/liveness-given-up-restart.test.ts).
  */
 describe('liveness monitor: a verdict the database refuses for its values is given up and the node fails closed (real PostgreSQL)', function () {
   this.timeout(30_000);
@@ -117,7 +118,7 @@ describe('liveness monitor: a verdict the database refuses for its values is giv
     expect(health.problem()).to.equal(undefined);
   });
 
-  it('a kept failure from the last run that is refused is given up too: the unstored failures file is emptied, /health ready, the node not asked', async function () {
+  it('a kept failure from the last run that is refused is given up too: /health ready, the node not asked, the failure kept for the next start', async function () {
     const node = await enrolledNode('refused-kept-failure', "status = 'failed'");
     const file = path.join(dir, 'liveness-unstored-failures.json');
     writeFileSync(file, JSON.stringify([{ agentId: 'refused-kept-failure', enrolment: (await repository.find('refused-kept-failure'))?.enrolment, reason: 'host-secret proof does not match' }]));
@@ -126,10 +127,15 @@ describe('liveness monitor: a verdict the database refuses for its values is giv
     expect(health.problem(), 'not ready while the kept failure waits').to.not.equal(undefined);
     await monitor.checkNow();
     expect(health.problem()).to.equal(undefined);
-    expect(readdirSync(dir), 'given up: no list is kept for the next start').to.deep.equal([]);
     expect(node.requests, 'its failure was lost: a good answer must not make it alive').to.equal(0);
     expect((await status('refused-kept-failure')).status).to.equal('pending');
     await monitor.close();
-    expect(readdirSync(dir), 'nor written at close').to.deep.equal([]);
+    // Given up, the failure in its place is still kept: the next start stores it or gives it up again, never checks the node first.
+    const lists = readdirSync(dir);
+    expect(lists).to.have.length(1);
+    const kept = (JSON.parse(readFileSync(path.join(dir, lists[0] as string), 'utf8')) as { agentId: string }[]).filter((failure) => failure.agentId === 'refused-kept-failure');
+    expect(kept).to.deep.equal([
+      { agentId: 'refused-kept-failure', enrolment: (await repository.find('refused-kept-failure'))?.enrolment, reason: "internal.verifier.exception: the check's verdict could not be stored: the database refused its values (SQLSTATE 23514)" },
+    ]);
   });
 });

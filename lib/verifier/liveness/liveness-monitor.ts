@@ -72,8 +72,13 @@ export class LivenessMonitor {
   private sweeping: Promise<void> | undefined;
   private closed = false;
   private readonly unsaved = new Map<string, UnsavedVerdict>();
-  /** Nodes (and the enrolment) whose verdicts the database refused, a failure in their place too: not checked again here until re-enrolled. */
-  private readonly givenUp = new Map<string, string>();
+  /**
+   * Nodes whose verdicts the database refused, a failure in their place too: not checked again here
+   * until re-enrolled. Kept in `ownList` as well (the failure in their place), so that a restart stores
+   * that failure, or gives it up again, before it checks the node: a good answer after a restart must
+   * not make alive a node whose failure was lost.
+   */
+  private readonly givenUp = new Map<string, { readonly enrolment: string; readonly reason: string }>();
   private readonly firstChecks = new Set<Promise<void>>();
   /** This process's own list of kept failures, beside `unstoredFailuresFile`. */
   private readonly ownList: string | undefined;
@@ -136,8 +141,8 @@ export class LivenessMonitor {
   }
 
   /**
-   * Writes the `failed` verdicts now waiting to be stored to this process's own list (`ownList`) when
-   * they changed (the file goes when none wait), so that the next start stores them even after this
+   * Writes the `failed` verdicts now waiting to be stored, and the failures in place of the nodes given
+   * up (`givenUp`), to this process's own list (`ownList`) when they changed (the file goes when none wait), so that the next start stores them even after this
    * process is killed. A file that cannot be written is logged with what it would have kept: the
    * verdicts still wait in memory (the verifier is not ready meanwhile) and the next store tries again.
    */
@@ -147,6 +152,9 @@ export class LivenessMonitor {
     const failures: UnstoredFailure[] = [];
     for (const [agentId, verdict] of this.unsaved) {
       if (verdict.decided.status === 'failed') failures.push({ agentId, enrolment: verdict.enrolment, reason: verdict.decided.lastFailure ?? 'failed liveness check' });
+    }
+    for (const [agentId, { enrolment, reason }] of this.givenUp) {
+      if (!this.unsaved.has(agentId)) failures.push({ agentId, enrolment, reason });
     }
     const text = JSON.stringify(failures);
     if (text === this.keptText) return;
@@ -186,20 +194,20 @@ export class LivenessMonitor {
   private async sweep(): Promise<void> {
     await this.storeUnsaved();
     const records = await this.options.repository.listFor(this.options.verifierId);
-    const checks = records.filter((record) => record.state.status !== 'failed' && !this.unsaved.has(record.agentId) && this.givenUp.get(record.agentId) !== record.enrolment).map((record) => this.check(record));
+    const checks = records.filter((record) => record.state.status !== 'failed' && !this.unsaved.has(record.agentId) && this.givenUp.get(record.agentId)?.enrolment !== record.enrolment).map((record) => this.check(record));
     const failure = (await Promise.allSettled(checks)).find((result) => result.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
   }
 
   private async checkOne(agentId: string): Promise<void> {
     const record = await this.options.repository.find(agentId);
-    if (record === undefined || record.verifierId !== this.options.verifierId || record.state.status === 'failed' || this.givenUp.get(agentId) === record.enrolment) return;
+    if (record === undefined || record.verifierId !== this.options.verifierId || record.state.status === 'failed' || this.givenUp.get(agentId)?.enrolment === record.enrolment) return;
     await this.check(record);
   }
 
   private async check(record: LivenessRecord): Promise<void> {
     // Checked only when not given up for this enrolment: a re-enrolment ends an earlier one's give-up.
-    this.givenUp.delete(record.agentId);
+    if (this.givenUp.delete(record.agentId)) this.keepFailures();
     const nonce = freshNonce();
     const observation = await this.ask(record, nonce);
     // Dated on the database's clock, less the time since the answer (monotonic): processes whose clocks
@@ -282,7 +290,8 @@ export class LivenessMonitor {
     this.keepFailures();
     health.livenessWriteSettled(agentId);
     if (verdict.inPlace === true) {
-      this.givenUp.set(agentId, verdict.enrolment);
+      this.givenUp.set(agentId, { enrolment: verdict.enrolment, reason: verdict.decided.lastFailure ?? 'failed liveness check' });
+      this.keepFailures();
       log.error(
         { err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure },
         'the database refused the liveness failure stored in place of a refused verdict too: nothing stored, the node is not checked again by this process until re-enrolled; delete it or fix the database',

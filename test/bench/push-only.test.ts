@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { BenchmarkUsageError } from '../../bench/benchmark.js';
+import { verifierBenchmark } from '../../bench/verifier-bench.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../bench/main.js');
 
@@ -35,8 +37,15 @@ describe('bench verifier: --push-only runs the push window without the pull wind
     }
   });
 
+  // Refused in this process: a BenchmarkUsageError is what bench/main.ts turns into one line and exit 2
+  // (test/bench/bench-cli.test.ts runs that as a child); a whole bench process only to read its arguments
+  // cost a Node start and the bench's modules.
   it('is refused with --push, before anything starts', async () => {
-    const { code } = await bench(['--agents', '2', '--push-only', '--push']);
-    expect(code).to.equal(2);
+    const refusal = await verifierBenchmark.run(['--agents', '2', '--push-only', '--push']).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refusal).to.be.instanceOf(BenchmarkUsageError);
+    expect((refusal as Error).message).to.equal('--push-only: not with --push, --in-process, --verifiers or --cpu-limit');
   });
 });
